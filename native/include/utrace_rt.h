@@ -1,0 +1,368 @@
+/* utrace_rt.h — the ABI between generated handler code, the C runtime and the tracer.
+ *
+ * Everything a script shares between processes lives in one region (a memfd
+ * mapped by the tracer and, later, by every target).  The region may be mapped
+ * at a different address in each process, so every reference stored in it is
+ * an offset from the region base, never a pointer.
+ *
+ * The block between UTR_CDEF_BEGIN and UTR_CDEF_END is read verbatim by cffi
+ * (ABI mode), so it holds only plain declarations: no macros, no expressions.
+ */
+#ifndef UTRACE_RT_H
+#define UTRACE_RT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* Limits, SystemTap's defaults; every one can be overridden with -D. */
+#ifndef MAXSTRINGLEN
+#define MAXSTRINGLEN 512
+#endif
+#ifndef MAXACTION
+#define MAXACTION 1000
+#endif
+#ifndef MAXNESTING
+#define MAXNESTING 10
+#endif
+#ifndef MAXMAPENTRIES
+#define MAXMAPENTRIES 2048
+#endif
+#ifndef MAXERRORS
+#define MAXERRORS 0
+#endif
+#ifndef MAXSKIPPED
+#define MAXSKIPPED 100
+#endif
+#ifndef MAXTRYLOCK
+#define MAXTRYLOCK 100
+#endif
+#ifndef TRYLOCKDELAY
+#define TRYLOCKDELAY 10 /* microseconds */
+#endif
+#ifndef STP_MAX_BUCKETS
+#define STP_MAX_BUCKETS 128
+#endif
+#ifndef HIST_WIDTH
+#define HIST_WIDTH 50
+#endif
+#ifndef HIST_ELISION
+#define HIST_ELISION 2
+#endif
+#ifndef UTR_STAT_SLOTS
+#define UTR_STAT_SLOTS 16 /* per-CPU accumulation slots of a scalar aggregate */
+#endif
+#ifndef UTR_RING_SIZE
+#define UTR_RING_SIZE (4u << 20) /* bytes of output ring */
+#endif
+#ifndef UTR_OUTBUF_SIZE
+#define UTR_OUTBUF_SIZE 8192 /* per-handler output buffered until the handler ends */
+#endif
+#ifndef UTR_NCTX
+#define UTR_NCTX 256 /* per-thread contexts in the region */
+#endif
+/* SystemTap's STP_BUFFER_SIZE: one printf produces at most this many bytes and
+ * widths/precisions are clamped to it. */
+#define UTR_PRINTF_MAX 8192
+/* The ring never holds a record with more than this many data bytes; longer
+ * writes are split.  utr_drain() always makes progress with cap >= UTR_MAX_RECORD + 5. */
+#define UTR_MAX_RECORD 8192
+/* %p style: 0 = SystemTap >= 1.3 (%p is %#x, the default), 1 = --compatible < 1.3
+ * (0x + 16 zero-padded digits).  Initial value of utr_ptr_compat_12. */
+#ifndef UTR_PTR_COMPAT_12
+#define UTR_PTR_COMPAT_12 0
+#endif
+
+#define UTR_HIST_LOG_BUCKETS 128
+#define UTR_HIST_LOG_BUCKET0 64
+
+#define UTR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define UTR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* UTR_CDEF_BEGIN */
+/* Value and key types of maps and function signatures. */
+enum utr_type { UTR_T_NONE = 0, UTR_T_LONG = 1, UTR_T_STRING = 2, UTR_T_STATS = 3 };
+
+/* Histogram kinds of an aggregate. */
+enum utr_hist { UTR_HIST_NONE = 0, UTR_HIST_LOG = 1, UTR_HIST_LINEAR = 2 };
+
+/* Session states kept in the region header. */
+enum utr_state {
+    UTR_ST_STARTING = 0, UTR_ST_RUNNING = 1, UTR_ST_STOPPING = 2,
+    UTR_ST_ERROR = 3, UTR_ST_DONE = 4
+};
+
+/* Streams of an output record. */
+enum utr_stream { UTR_OUT = 1, UTR_ERR = 2 };
+
+/* An argument of printf/sprintf or a map key column. */
+typedef union utr_arg {
+    int64_t i;
+    const char *s;
+} utr_arg;
+
+/* Describes a map at creation. */
+typedef struct utr_map_spec {
+    int32_t nkeys;          /* 1..9 */
+    uint8_t ktype[9];       /* UTR_T_LONG or UTR_T_STRING per column */
+    uint8_t vtype;          /* UTR_T_LONG, UTR_T_STRING or UTR_T_STATS */
+    uint8_t wrap;           /* global a%[N]: replace the oldest entry when full */
+    uint8_t hist_type;      /* for UTR_T_STATS values */
+    int32_t capacity;       /* 0 = MAXMAPENTRIES */
+    int32_t user_size;      /* N of global a[N], 0 if none (changes the overflow message) */
+    int64_t hist_start, hist_stop, hist_interval;
+    int32_t bit_shift;      /* @variance(a, shift) */
+} utr_map_spec;
+
+/* Describes a scalar aggregate at creation. */
+typedef struct utr_stat_spec {
+    uint8_t hist_type;
+    int64_t hist_start, hist_stop, hist_interval;
+    int32_t bit_shift;
+} utr_stat_spec;
+
+/* Aggregated statistics as read by @count..@variance and printed by @hist_*.
+ * histogram[] holds `buckets` counts. */
+typedef struct utr_stat_data {
+    int64_t count, sum, min, max;
+    int64_t avg_s, m2, variance_s, variance;
+    int32_t shift;
+    int32_t hist_type;
+    int64_t hist_start, hist_stop, hist_interval;
+    int32_t buckets;
+    int64_t histogram[130];
+} utr_stat_data;
+
+/* Reader-writer lock living in the region (process-shared, futex-backed). */
+typedef struct utr_rwlock { int32_t word; int32_t pad; } utr_rwlock;
+
+/* Tracer-facing entry points (the generated script defines the utr_script_* ones). */
+uint64_t utr_script_region_size(void);
+int utr_script_setup(void *base, uint64_t size, int creator);
+int utr_call_probe(int32_t index);
+int32_t utr_state(void);
+void utr_set_state(int32_t st);
+int64_t utr_error_count(void);
+int64_t utr_skipped_count(void);
+int64_t utr_dropped_count(void);
+int32_t utr_exit_requested(void);
+/* Copies whole records into buf: each is a u32 length, a u8 stream, then the bytes.
+ * Returns the number of bytes written (0 when the ring is empty). */
+uint64_t utr_drain(void *buf, uint64_t cap);
+/* Set by the tracer before begin probes run: argv of the script (for argv/argc). */
+void utr_set_script_args(int32_t argc, const char **argv);
+/* UTR_CDEF_END */
+
+/* ---- Region header -------------------------------------------------- */
+
+typedef struct utr_region_hdr {
+    uint64_t magic;
+    uint64_t size;
+    uint64_t brk;            /* bump allocator: next free offset */
+    uint64_t globals_off;    /* the generated script's struct of globals */
+    uint64_t ring_off;       /* output ring */
+    int32_t state;           /* enum utr_state */
+    int32_t exit_requested;
+    int64_t error_count;
+    int64_t skipped_count;
+    int64_t dropped_count;   /* records lost on a full ring */
+    /* ---- fields below are runtime-private (not part of the cffi ABI) ---- */
+    int64_t reentrant_count; /* hits refused because the thread's context was busy
+                                (also counted in skipped_count, as SystemTap does) */
+    uint64_t ctx_pool_off;   /* array of UTR_NCTX context slots */
+    int32_t ctx_pool_n;
+    int32_t ring_lock;       /* spinlock serialising ring producers */
+} utr_region_hdr;
+
+#define UTR_REGION_MAGIC 0x7574726163655231ull /* "utraceR1" */
+
+extern char *utr_base;       /* this process's mapping of the region */
+#define UTR_HDR ((utr_region_hdr *)utr_base)
+#define UTR_AT(type, off) ((type *)(utr_base + (off)))
+
+/* Initialise (creator) or adopt (non-creator) a region mapped at base. */
+int utr_region_init(void *base, uint64_t size, int creator);
+/* Bump-allocate zeroed, 64-byte aligned bytes in the region; returns the offset, 0 on exhaustion. */
+uint64_t utr_region_alloc(uint64_t bytes);
+/* Region bytes needed by the runtime itself (header, ring) besides globals/maps. */
+uint64_t utr_runtime_region_size(void);
+/* Bytes a map/stat created from this spec will need. */
+uint64_t utr_map_size(const utr_map_spec *spec);
+uint64_t utr_stat_size(const utr_stat_spec *spec);
+
+/* ---- Per-hit context -------------------------------------------------- */
+
+typedef struct utr_ctx {
+    const char *last_error;          /* non-NULL once a runtime error happened */
+    const char *last_stmt;           /* "operator '/' at file:1:2", for the ERROR line */
+    const char *probe_point;         /* pp() */
+    int32_t probe_index;
+    int32_t nesting;                 /* function call depth */
+    int64_t actionremaining;         /* MAXACTION budget of this hit */
+    int32_t busy;                    /* reentrancy guard */
+    int32_t aborted;                 /* abort(): stop without end probes */
+    char error_buf[MAXSTRINGLEN];    /* message storage for error("...") and formatted errors */
+    uint32_t outlen;                 /* bytes buffered in out[] */
+    char out[UTR_OUTBUF_SIZE];       /* stdout produced by this hit */
+    /* ---- runtime-private ---- */
+    char fmtbuf[UTR_PRINTF_MAX + 1]; /* scratch of utr_printf */
+} utr_ctx;
+
+/* Begin a probe hit: returns the context, or NULL when the probe must be skipped
+ * (reentrancy, session not running); a skip is counted. */
+utr_ctx *utr_ctx_enter(int32_t probe_index, const char *pp, int32_t allowed_states);
+/* End a probe hit: flushes output, reports and counts an error, applies MAXERRORS. */
+void utr_ctx_exit(utr_ctx *c);
+/* The context of the running hit in this thread (for tapset functions). */
+utr_ctx *utr_ctx_current(void);
+
+/* Record a runtime error once per hit (keeps the first). */
+static inline void utr_error(utr_ctx *c, const char *msg, const char *stmt)
+{
+    if (!c->last_error) { c->last_error = msg; c->last_stmt = stmt; }
+}
+/* error(msg) from a script: copies the message into the context. */
+void utr_error_str(utr_ctx *c, const char *msg, const char *stmt);
+/* Count a skipped probe (lock timeout). */
+void utr_count_skipped(void);
+/* exit(): ask the session to stop after this handler. */
+void utr_request_exit(void);
+/* warn(msg): "WARNING: msg" on stderr, in order with stdout. */
+void utr_warn(utr_ctx *c, const char *msg);
+/* Raw stderr record (for messages the tracer prints verbatim). */
+void utr_emit_err(const char *s, uint32_t n);
+
+/* abort(): like exit() but end probes must not run (sets exit_requested = 2). */
+void utr_request_abort(void);
+/* Hits refused because the thread's context was busy (they are also skipped). */
+int64_t utr_reentrant_count(void);
+/* The message of the last fault-safe memory read that failed in this thread
+ * (%m/%M of printf/sprintf): "read fault [man error::fault] at 0x...", or NULL.
+ * utr_printf/utr_sprintf also record it as the error of the running hit.
+ * utr_clear_fault() resets it. */
+const char *utr_last_fault(void);
+void utr_clear_fault(void);
+/* Copy n bytes at addr of this process into dst without ever faulting
+ * (process_vm_readv on the own pid).  Returns the number of bytes read. */
+size_t utr_read_mem(void *dst, uint64_t addr, size_t n);
+
+/* ---- Output ------------------------------------------------------------ */
+
+void utr_print(utr_ctx *c, const char *s);
+void utr_print_n(utr_ctx *c, const char *s, uint32_t n);
+void utr_print_long(utr_ctx *c, int64_t v);       /* print(v): decimal */
+/* printf with SystemTap conversions; fmt was checked in pass 2 against args. */
+void utr_printf(utr_ctx *c, const char *fmt, const utr_arg *args);
+/* sprintf into dst (MAXSTRINGLEN bytes, silently truncated). */
+void utr_sprintf(char *dst, const char *fmt, const utr_arg *args);
+/* Format into buf of cap bytes; returns the untruncated length. */
+size_t utr_vformat(char *buf, size_t cap, const char *fmt, const utr_arg *args);
+/* Write the whole per-hit buffer to the ring now (also done by utr_ctx_exit). */
+void utr_flush(utr_ctx *c);
+/* 0: %p formats as %#x (SystemTap >= 1.3); 1: pre-1.3 style (0x + 16 digits). */
+extern int utr_ptr_compat_12;
+
+/* ---- Strings ------------------------------------------------------------ */
+
+/* Copy/append bounded by MAXSTRINGLEN (dst always NUL-terminated). */
+void utr_strcpy(char *dst, const char *src);
+void utr_strcat(char *dst, const char *src);
+/* Decimal text of v into dst. */
+void utr_ltoa(char *dst, int64_t v);
+
+/* ---- Locks -------------------------------------------------------------- */
+
+/* Try for MAXTRYLOCK * TRYLOCKDELAY us; return 1 on success, 0 on timeout. */
+int utr_read_lock(utr_rwlock *l);
+int utr_write_lock(utr_rwlock *l);
+void utr_read_unlock(utr_rwlock *l);
+void utr_write_unlock(utr_rwlock *l);
+
+/* ---- Maps (associative arrays) --------------------------------------------
+ * A map is referred to by its region offset.  Keys are passed as an array of
+ * utr_arg, one per column.  Iteration visits entries in insertion order.   */
+
+uint64_t utr_map_new(const utr_map_spec *spec);
+/* Lookups never create entries; a missing one reads as 0 or "". */
+int64_t utr_map_get_long(uint64_t map, const utr_arg *key);
+const char *utr_map_get_str(uint64_t map, const utr_arg *key);
+int utr_map_exists(uint64_t map, const utr_arg *key);
+/* Stores return 0, or -1 when the map is full (and does not wrap); then the
+ * message for the error is in *err ("Array overflow, check MAXMAPENTRIES" or
+ * "Array overflow, check size limit (N)"). */
+int utr_map_set_long(uint64_t map, const utr_arg *key, int64_t v, const char **err);
+int utr_map_set_str(uint64_t map, const utr_arg *key, const char *v, const char **err);
+/* a[k] <<< v */
+int utr_map_add_stat(uint64_t map, const utr_arg *key, int64_t v, const char **err);
+/* Aggregated stats of one entry; returns 0 when the entry is missing (then out->count = 0). */
+int utr_map_get_stat(uint64_t map, const utr_arg *key, utr_stat_data *out);
+void utr_map_delete(uint64_t map, const utr_arg *key);
+void utr_map_clear(uint64_t map);
+int64_t utr_map_count(uint64_t map);
+
+/* Iteration: an iterator is a snapshot of entry handles in visiting order.
+ * sort_col: 0 = unsorted (insertion order), 1..9 = key column, -1 = value.
+ * sort_dir: +1 ascending, -1 descending (stable either way).
+ * sort_agg: for maps of stats sorted by value: 0 @count, 1 @sum, 2 @min, 3 @max, 4 @avg.
+ * limit: -1 for none.  The iterator lives in the caller's storage. */
+typedef struct utr_iter {
+    uint64_t map;
+    int64_t n;               /* entries in order[] */
+    int64_t pos;
+    int32_t order_cap;
+    int32_t *order;          /* entry indices, malloc'd by utr_iter_init, freed by utr_iter_done */
+} utr_iter;
+void utr_iter_init(utr_iter *it, uint64_t map, int sort_col, int sort_dir, int sort_agg, int64_t limit);
+/* Advance; returns 0 at the end. */
+int utr_iter_next(utr_iter *it);
+void utr_iter_done(utr_iter *it);
+/* Key column k (0-based) and value of the current entry. */
+int64_t utr_iter_key_long(utr_iter *it, int k);
+const char *utr_iter_key_str(utr_iter *it, int k);
+int64_t utr_iter_val_long(utr_iter *it);
+const char *utr_iter_val_str(utr_iter *it);
+void utr_iter_val_stat(utr_iter *it, utr_stat_data *out);
+
+/* ---- Scalar aggregates ---------------------------------------------------- */
+
+uint64_t utr_stat_new(const utr_stat_spec *spec);
+void utr_stat_add(uint64_t stat, int64_t v);
+/* Merge all slots exactly as SystemTap's stat.c does. */
+void utr_stat_get(uint64_t stat, utr_stat_data *out);
+void utr_stat_clear(uint64_t stat);
+
+/* @avg/@min/@max/@variance of an empty aggregate are the error "empty aggregate";
+ * the translator checks out->count first.  These compute the extractors: */
+int64_t utr_stat_avg(const utr_stat_data *d);      /* integer division, as stap */
+int64_t utr_stat_variance(const utr_stat_data *d);
+
+/* print(@hist_log(s)) / print(@hist_linear(s, ...)): exact SystemTap layout. */
+void utr_print_hist(utr_ctx *c, const utr_stat_data *d);
+/* @hist_log(s)[i] style bucket read; -1 if out of range. */
+int64_t utr_hist_bucket(const utr_stat_data *d, int64_t i);
+/* sprint(@hist_*(s)): the same text, truncated to MAXSTRINGLEN-1 bytes. */
+void utr_sprint_hist(char *dst, const utr_stat_data *d);
+
+/* ---- Time and misc for tapsets ------------------------------------------- */
+
+int64_t utr_time_ns(int clock);          /* clock_gettime(clock) in ns */
+int64_t utr_randint(int64_t n);          /* 0..n-1 */
+/* Script arguments stored by utr_set_script_args (process-local copies). */
+int32_t utr_argc(void);
+const char *utr_argv(int32_t i);          /* "" when out of range */
+
+/* ---- Arithmetic with SystemTap's error rules ------------------------------ */
+
+static inline int64_t utr_div(utr_ctx *c, int64_t x, int64_t y, const char *stmt)
+{
+    if (UTR_UNLIKELY(y == 0)) { utr_error(c, "division by 0", stmt); return 0; }
+    if (UTR_UNLIKELY(y == -1)) return (int64_t)(0 - (uint64_t)x);
+    return x / y;
+}
+static inline int64_t utr_mod(utr_ctx *c, int64_t x, int64_t y, const char *stmt)
+{
+    if (UTR_UNLIKELY(y == 0)) { utr_error(c, "division by 0", stmt); return 0; }
+    if (UTR_UNLIKELY(y == 1 || y == -1)) return 0;
+    return x % y;
+}
+
+#endif /* UTRACE_RT_H */

@@ -1,0 +1,263 @@
+/* ctx.c — per-thread probe contexts, hit entry/exit, errors, warnings, output
+ * buffering.
+ *
+ * The region holds UTR_NCTX context slots.  A thread claims a free slot (CAS on
+ * the slot's tid) the first time it runs a handler and finds it again through
+ * an initial-exec TLS pointer, so the probe path never allocates.  When every
+ * slot is taken, slots of threads that no longer exist (tgkill(pid, tid, 0)
+ * fails with ESRCH) are reclaimed.  A fork()ed child forgets the parent's slot
+ * through a pthread_atfork child handler.  The pointers stored in a context
+ * (last_error, probe_point...) are only ever used by the owning thread, in its
+ * own process.
+ */
+#define _GNU_SOURCE
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+typedef struct _utr_ctx_slot {
+    int32_t tid;
+    int32_t pid;
+    int32_t pad[14];
+    utr_ctx ctx;
+} _utr_ctx_slot;
+
+#define _UTR_SLOT_SIZE _UTR_ALIGN64(sizeof(_utr_ctx_slot))
+
+static _UTR_TLS utr_ctx *_utr_tls_ctx;
+
+uint64_t _utr_ctx_pool_bytes(void)
+{
+    return (uint64_t)_UTR_SLOT_SIZE * UTR_NCTX;
+}
+
+void _utr_ctx_pool_init(void)
+{
+    utr_region_hdr *h = UTR_HDR;
+    h->ctx_pool_off = utr_region_alloc(_utr_ctx_pool_bytes());
+    h->ctx_pool_n = h->ctx_pool_off ? UTR_NCTX : 0;
+}
+
+static void _utr_atfork_child(void)
+{
+    _utr_tls_ctx = NULL;
+}
+
+__attribute__((constructor)) static void _utr_ctx_ctor(void)
+{
+    pthread_atfork(NULL, NULL, _utr_atfork_child);
+}
+
+static _utr_ctx_slot *_utr_slot(int32_t i)
+{
+    return (_utr_ctx_slot *)(utr_base + UTR_HDR->ctx_pool_off + (uint64_t)i * _UTR_SLOT_SIZE);
+}
+
+static utr_ctx *_utr_ctx_claim(void)
+{
+    utr_region_hdr *h = UTR_HDR;
+    int32_t tid = (int32_t)syscall(SYS_gettid), pid = (int32_t)getpid();
+    int32_t i, n = h->ctx_pool_n;
+    int pass;
+
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < n; i++) {
+            _utr_ctx_slot *s = _utr_slot(i);
+            int32_t old = __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE);
+            if (old != 0) {
+                if (pass == 0 || old == tid)
+                    continue;
+                /* second pass: reclaim slots of dead threads */
+                if (__atomic_load_n(&s->ctx.busy, __ATOMIC_ACQUIRE))
+                    continue;
+                if (syscall(SYS_tgkill, s->pid, old, 0) == 0 || errno != ESRCH)
+                    continue;
+            }
+            if (__atomic_compare_exchange_n(&s->tid, &old, tid, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                s->pid = pid;
+                s->ctx.busy = 0;
+                _utr_tls_ctx = &s->ctx;
+                return &s->ctx;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void _utr_check_skipped(int64_t skipped)
+{
+    static const char msg[] =
+        "ERROR: Skipped too many probes, check MAXSKIPPED or try again with stap -t for more details.\n";
+    int32_t running = UTR_ST_RUNNING;
+    if (skipped > MAXSKIPPED &&
+        __atomic_compare_exchange_n(&UTR_HDR->state, &running, UTR_ST_ERROR, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        _utr_ring_write(UTR_ERR, msg, sizeof(msg) - 1);
+}
+
+void utr_count_skipped(void)
+{
+    _utr_check_skipped(__atomic_add_fetch(&UTR_HDR->skipped_count, 1, __ATOMIC_RELAXED));
+}
+
+utr_ctx *utr_ctx_enter(int32_t probe_index, const char *pp, int32_t allowed_states)
+{
+    int32_t st;
+    utr_ctx *c;
+
+    if (UTR_UNLIKELY(!utr_base))
+        return NULL;
+    st = utr_state();
+    if (st < 0 || st > 30 || !((allowed_states >> st) & 1))
+        return NULL;
+    c = _utr_tls_ctx;
+    if (UTR_UNLIKELY(!c)) {
+        c = _utr_ctx_claim();
+        if (!c) {
+            utr_count_skipped();
+            return NULL;
+        }
+    }
+    if (UTR_UNLIKELY(c->busy)) {
+        __atomic_add_fetch(&UTR_HDR->reentrant_count, 1, __ATOMIC_RELAXED);
+        utr_count_skipped();
+        return NULL;
+    }
+    c->busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    c->last_error = NULL;
+    c->last_stmt = NULL;
+    c->probe_point = pp;
+    c->probe_index = probe_index;
+    c->nesting = 0;
+    c->actionremaining = MAXACTION;
+    c->aborted = 0;
+    c->outlen = 0;
+    c->error_buf[0] = 0;
+    return c;
+}
+
+utr_ctx *utr_ctx_current(void)
+{
+    utr_ctx *c = _utr_tls_ctx;
+    return (c && c->busy) ? c : NULL;
+}
+
+/* "<prefix><msg>" plus a newline unless msg already ends with one, as one record. */
+static void _utr_emit_line(const char *prefix, const char *msg, const char *near)
+{
+    char buf[16 + 2 * MAXSTRINGLEN];
+    size_t n = strlen(prefix), room;
+    memcpy(buf, prefix, n);
+    /* SystemTap formats "msg near stmt" into a MAXSTRINGLEN buffer */
+    room = MAXSTRINGLEN - 1;
+    {
+        size_t m = strlen(msg);
+        if (m > room) m = room;
+        memcpy(buf + n, msg, m);
+        n += m;
+        room -= m;
+        if (near) {
+            static const char sep[] = " near ";
+            size_t k = sizeof(sep) - 1;
+            if (k > room) k = room;
+            memcpy(buf + n, sep, k);
+            n += k;
+            room -= k;
+            m = strlen(near);
+            if (m > room) m = room;
+            memcpy(buf + n, near, m);
+            n += m;
+        }
+    }
+    if (n == 0 || buf[n - 1] != '\n')
+        buf[n++] = '\n';
+    _utr_ring_write(UTR_ERR, buf, (uint32_t)n);
+}
+
+void utr_ctx_exit(utr_ctx *c)
+{
+    if (!c)
+        return;
+    utr_flush(c);
+    if (c->last_error) {
+        utr_region_hdr *h = UTR_HDR;
+        int64_t n;
+        _utr_emit_line("ERROR: ", c->last_error, c->last_stmt);
+        n = __atomic_add_fetch(&h->error_count, 1, __ATOMIC_ACQ_REL);
+        if (n > MAXERRORS) {
+            int32_t st = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+            while (st != UTR_ST_DONE && st != UTR_ST_ERROR &&
+                   !__atomic_compare_exchange_n(&h->state, &st, UTR_ST_ERROR, 0,
+                                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                ;
+        }
+    }
+    c->probe_point = NULL;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    c->busy = 0;
+}
+
+void utr_error_str(utr_ctx *c, const char *msg, const char *stmt)
+{
+    size_t n;
+    if (c->last_error)
+        return;
+    n = strlen(msg);
+    if (n > MAXSTRINGLEN - 1)
+        n = MAXSTRINGLEN - 1;
+    memmove(c->error_buf, msg, n);
+    c->error_buf[n] = 0;
+    c->last_error = c->error_buf;
+    c->last_stmt = stmt;
+}
+
+void utr_warn(utr_ctx *c, const char *msg)
+{
+    if (c)
+        utr_flush(c);
+    _utr_emit_line("WARNING: ", msg, NULL);
+}
+
+/* ---- output buffering ---- */
+
+void utr_flush(utr_ctx *c)
+{
+    if (c->outlen) {
+        _utr_ring_write(UTR_OUT, c->out, c->outlen);
+        c->outlen = 0;
+    }
+}
+
+void utr_print_n(utr_ctx *c, const char *s, uint32_t n)
+{
+    while (n) {
+        uint32_t room = UTR_OUTBUF_SIZE - c->outlen, k;
+        if (room == 0) {
+            utr_flush(c);
+            room = UTR_OUTBUF_SIZE;
+        }
+        k = n < room ? n : room;
+        memcpy(c->out + c->outlen, s, k);
+        c->outlen += k;
+        s += k;
+        n -= k;
+    }
+}
+
+void utr_print(utr_ctx *c, const char *s)
+{
+    utr_print_n(c, s, (uint32_t)strlen(s));
+}
+
+void utr_print_long(utr_ctx *c, int64_t v)
+{
+    char buf[24];
+    utr_ltoa(buf, v);
+    utr_print(c, buf);
+}

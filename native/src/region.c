@@ -1,0 +1,214 @@
+/* region.c — the shared region: header, bump allocator, session counters and
+ * the output ring.
+ *
+ * Ring design (deliberately simple): one byte ring in the region, producers in
+ * any thread of any process serialise on a spinlock word in the header
+ * (ring_lock) for reservation + copy; the single consumer (utr_drain, the
+ * tracer) never takes the lock.  head/tail are free-running byte counters:
+ * producers publish head with a release store after copying, the consumer
+ * publishes tail with a release store after copying out.  A record that does
+ * not fit in the free space is dropped and counted; nothing unread is ever
+ * overwritten and no producer ever waits for the consumer.  If the lock cannot
+ * be taken within a bounded number of attempts (a producer died holding it),
+ * the record is dropped too, so a probe hit never hangs.
+ *
+ * Record layout in the ring and in utr_drain's output: u32 length (little
+ * endian), u8 stream, then `length` data bytes; records are contiguous and
+ * wrap around the end of the ring byte by byte.
+ */
+#include "rt_internal.h"
+
+#include <sched.h>
+
+char *utr_base;
+
+typedef struct _utr_ring {
+    uint64_t head;   /* bytes ever written (producers) */
+    uint64_t pad0[7];
+    uint64_t tail;   /* bytes ever consumed (consumer) */
+    uint64_t pad1[7];
+    uint64_t size;   /* data bytes */
+    uint64_t pad2[7];
+    char data[];
+} _utr_ring;
+
+#define _UTR_HDR_SIZE _UTR_ALIGN64(sizeof(utr_region_hdr))
+#define _UTR_RING_BYTES _UTR_ALIGN64(sizeof(_utr_ring) + UTR_RING_SIZE)
+
+extern uint64_t _utr_ctx_pool_bytes(void);
+extern void _utr_ctx_pool_init(void);
+
+uint64_t utr_runtime_region_size(void)
+{
+    /* each allocation may lose up to 63 bytes to alignment */
+    return _UTR_HDR_SIZE + _UTR_RING_BYTES + 64 + _utr_ctx_pool_bytes() + 64 + 4096;
+}
+
+int utr_region_init(void *base, uint64_t size, int creator)
+{
+    if (!base || size < _UTR_HDR_SIZE)
+        return -1;
+    utr_base = (char *)base;
+    if (creator) {
+        utr_region_hdr *h = UTR_HDR;
+        memset(h, 0, sizeof(*h));
+        h->size = size;
+        h->brk = _UTR_HDR_SIZE;
+        h->state = UTR_ST_STARTING;
+        h->ring_off = utr_region_alloc(sizeof(_utr_ring) + UTR_RING_SIZE);
+        if (!h->ring_off)
+            return -1;
+        UTR_AT(_utr_ring, h->ring_off)->size = UTR_RING_SIZE;
+        _utr_ctx_pool_init();
+        if (!h->ctx_pool_off)
+            return -1;
+        __atomic_store_n(&h->magic, UTR_REGION_MAGIC, __ATOMIC_RELEASE);
+        return 0;
+    }
+    if (__atomic_load_n(&UTR_HDR->magic, __ATOMIC_ACQUIRE) != UTR_REGION_MAGIC)
+        return -1;
+    return 0;
+}
+
+uint64_t utr_region_alloc(uint64_t bytes)
+{
+    utr_region_hdr *h = UTR_HDR;
+    uint64_t old = __atomic_load_n(&h->brk, __ATOMIC_RELAXED), start, end;
+    do {
+        start = _UTR_ALIGN64(old);
+        end = start + _UTR_ALIGN64(bytes ? bytes : 1);
+        if (end > h->size || end < start)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&h->brk, &old, end, 1,
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    /* The region is a fresh memfd/anonymous mapping: never-used bytes are zero. */
+    return start;
+}
+
+/* ---- session state and counters ---- */
+
+int32_t utr_state(void) { return __atomic_load_n(&UTR_HDR->state, __ATOMIC_ACQUIRE); }
+void utr_set_state(int32_t st) { __atomic_store_n(&UTR_HDR->state, st, __ATOMIC_RELEASE); }
+int64_t utr_error_count(void) { return __atomic_load_n(&UTR_HDR->error_count, __ATOMIC_RELAXED); }
+int64_t utr_skipped_count(void) { return __atomic_load_n(&UTR_HDR->skipped_count, __ATOMIC_RELAXED); }
+int64_t utr_dropped_count(void) { return __atomic_load_n(&UTR_HDR->dropped_count, __ATOMIC_RELAXED); }
+int64_t utr_reentrant_count(void) { return __atomic_load_n(&UTR_HDR->reentrant_count, __ATOMIC_RELAXED); }
+int32_t utr_exit_requested(void) { return __atomic_load_n(&UTR_HDR->exit_requested, __ATOMIC_ACQUIRE); }
+
+void utr_request_exit(void)
+{
+    int32_t zero = 0;
+    __atomic_compare_exchange_n(&UTR_HDR->exit_requested, &zero, 1, 0,
+                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+void utr_request_abort(void)
+{
+    __atomic_store_n(&UTR_HDR->exit_requested, 2, __ATOMIC_RELEASE);
+}
+
+/* ---- ring ---- */
+
+static int _utr_ring_lock(int32_t *w)
+{
+    int i;
+    for (i = 0; i < 20000; i++) {
+        if (_utr_spin_trylock(w))
+            return 1;
+        _utr_cpu_relax();
+    }
+    for (i = 0; i < 2000; i++) {
+        if (_utr_spin_trylock(w))
+            return 1;
+        sched_yield();
+    }
+    return 0;
+}
+
+static void _utr_ring_copy_in(_utr_ring *r, uint64_t pos, const void *src, uint64_t n)
+{
+    uint64_t off = pos % r->size, first = r->size - off;
+    if (first > n) first = n;
+    memcpy(r->data + off, src, first);
+    if (n > first)
+        memcpy(r->data, (const char *)src + first, n - first);
+}
+
+static void _utr_ring_copy_out(const _utr_ring *r, uint64_t pos, void *dst, uint64_t n)
+{
+    uint64_t off = pos % r->size, first = r->size - off;
+    if (first > n) first = n;
+    memcpy(dst, r->data + off, first);
+    if (n > first)
+        memcpy((char *)dst + first, r->data, n - first);
+}
+
+static void _utr_ring_put(int stream, const char *data, uint32_t n)
+{
+    utr_region_hdr *h = UTR_HDR;
+    _utr_ring *r = UTR_AT(_utr_ring, h->ring_off);
+    unsigned char rec[5];
+    uint64_t head, tail;
+
+    if (!_utr_ring_lock(&h->ring_lock)) {
+        __atomic_add_fetch(&h->dropped_count, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    head = r->head;
+    tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+    if ((uint64_t)n + 5 > r->size - (head - tail)) {
+        _utr_spin_unlock(&h->ring_lock);
+        __atomic_add_fetch(&h->dropped_count, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    rec[0] = (unsigned char)n;
+    rec[1] = (unsigned char)(n >> 8);
+    rec[2] = (unsigned char)(n >> 16);
+    rec[3] = (unsigned char)(n >> 24);
+    rec[4] = (unsigned char)stream;
+    _utr_ring_copy_in(r, head, rec, 5);
+    _utr_ring_copy_in(r, head + 5, data, n);
+    __atomic_store_n(&r->head, head + 5 + n, __ATOMIC_RELEASE);
+    _utr_spin_unlock(&h->ring_lock);
+}
+
+void _utr_ring_write(int stream, const char *data, uint32_t n)
+{
+    if (!utr_base)
+        return;
+    do {
+        uint32_t piece = n > UTR_MAX_RECORD ? UTR_MAX_RECORD : n;
+        _utr_ring_put(stream, data, piece);
+        data += piece;
+        n -= piece;
+    } while (n);
+}
+
+void utr_emit_err(const char *s, uint32_t n)
+{
+    _utr_ring_write(UTR_ERR, s, n);
+}
+
+uint64_t utr_drain(void *buf, uint64_t cap)
+{
+    utr_region_hdr *h = UTR_HDR;
+    _utr_ring *r = UTR_AT(_utr_ring, h->ring_off);
+    uint64_t tail = r->tail;
+    uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+    uint64_t out = 0;
+    unsigned char rec[5];
+
+    while (head - tail >= 5) {
+        uint32_t n;
+        _utr_ring_copy_out(r, tail, rec, 5);
+        n = (uint32_t)rec[0] | (uint32_t)rec[1] << 8 | (uint32_t)rec[2] << 16 |
+            (uint32_t)rec[3] << 24;
+        if (out + 5 + n > cap)
+            break;
+        _utr_ring_copy_out(r, tail, (char *)buf + out, 5 + (uint64_t)n);
+        out += 5 + (uint64_t)n;
+        tail += 5 + (uint64_t)n;
+    }
+    __atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);
+    return out;
+}

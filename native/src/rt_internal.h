@@ -1,0 +1,97 @@
+/* rt_internal.h — helpers shared by the runtime's C files (not an ABI). */
+#ifndef UTRACE_RT_INTERNAL_H
+#define UTRACE_RT_INTERNAL_H
+
+#include "utrace_rt.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define _UTR_TLS __thread __attribute__((tls_model("initial-exec")))
+#define _UTR_ALIGN64(x) (((uint64_t)(x) + 63u) & ~(uint64_t)63u)
+
+static inline void _utr_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+/* A spinlock word in the region (0 free, 1 held).  Process-shared by nature. */
+static inline int _utr_spin_trylock(int32_t *w)
+{
+    return __atomic_load_n(w, __ATOMIC_RELAXED) == 0 &&
+           __atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0;
+}
+static inline void _utr_spin_lock(int32_t *w)
+{
+    while (!_utr_spin_trylock(w))
+        _utr_cpu_relax();
+}
+static inline void _utr_spin_unlock(int32_t *w)
+{
+    __atomic_store_n(w, 0, __ATOMIC_RELEASE);
+}
+
+/* Wrapping int64 arithmetic without undefined behaviour. */
+static inline int64_t _utr_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static inline int64_t _utr_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+static inline int64_t _utr_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+static inline int64_t _utr_shl(int64_t a, int s) { return (int64_t)((uint64_t)a << (s & 63)); }
+/* SystemTap's _stp_div64 without the error pointer: x/0 = 0, x/-1 = -x. */
+static inline int64_t _utr_div64(int64_t x, int64_t y)
+{
+    if (y == 0) return 0;
+    if (y == -1) return (int64_t)(0 - (uint64_t)x);
+    return x / y;
+}
+
+/* ---- per-entry statistics (stat.c) ---- */
+
+/* SystemTap's stat_data minus the histogram, which follows it in memory. */
+typedef struct _utr_sd {
+    int64_t count, sum, min, max;
+    int64_t avg_s, m2, variance_s, variance;
+    int32_t shift;
+    int32_t pad;
+} _utr_sd;
+
+/* Histogram parameters shared by all slots/entries of one aggregate. */
+typedef struct _utr_hist {
+    int32_t type;       /* enum utr_hist */
+    int32_t buckets;    /* 0 for UTR_HIST_NONE */
+    int32_t bit_shift;
+    int32_t pad;
+    int64_t start, stop, interval;
+} _utr_hist;
+
+/* Returns 0 and fills h, or -1 when the linear parameters are invalid. */
+int _utr_hist_init(_utr_hist *h, int hist_type, int64_t start, int64_t stop,
+                   int64_t interval, int32_t bit_shift);
+/* __stp_stat_add with every statistical operator enabled. */
+void _utr_sd_add(const _utr_hist *h, _utr_sd *sd, int64_t *hist, int64_t val);
+void _utr_sd_clear(const _utr_hist *h, _utr_sd *sd, int64_t *hist);
+/* A map entry's view: SystemTap's pmap aggregation of a single per-CPU entry. */
+void _utr_sd_export(const _utr_hist *h, const _utr_sd *sd, const int64_t *hist,
+                    utr_stat_data *out);
+
+/* ---- output (ctx.c / region.c) ---- */
+
+/* Append one record to the ring (split into UTR_MAX_RECORD pieces); never blocks
+ * for long: a record that does not fit, or a lock that cannot be taken, is
+ * counted in dropped_count. */
+void _utr_ring_write(int stream, const char *data, uint32_t n);
+
+/* ---- formatting (format.c) ---- */
+
+/* Engine: stap semantics for a buffer of `size` bytes (end = buf + size - 1).
+ * With buf == NULL it only measures (widths clamped to UTR_PRINTF_MAX) and size
+ * is ignored.  Returns the logical end position (may exceed size), or -1 when a
+ * %m/%M read faulted (then *fault_addr holds the address). */
+int64_t _utr_format(char *buf, int64_t size, const char *fmt, const utr_arg *args,
+                    uint64_t *fault_addr);
+void _utr_set_fault(uint64_t addr);
+
+#endif /* UTRACE_RT_INTERNAL_H */

@@ -1,0 +1,117 @@
+"""Pass 2: turn the parsed script into resolved, typed probes; runs the passes in order."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..diag import SemanticError
+from ..lang import ast as A
+from ..lang.parser import parse_text
+from ..tapset_loader import TapsetLibrary
+from .derive import DerivedProbe, ProbeDeriver
+from .resolve import Resolver
+from .typecheck import TypeChecker
+from .varuse import check_foreach_mutation, unread_written_globals
+
+
+@dataclass
+class Program:
+    probes: list[DerivedProbe]
+    functions: list[A.FunctionDecl]
+    globals: list[A.VarDecl]
+    embeds: list[A.EmbeddedCode]
+    user: A.StapFile
+    warnings: list[str] = field(default_factory=list)
+
+
+def elaborate(user: A.StapFile, library: TapsetLibrary, *, runtime: str = "user",
+              global_display: bool = True) -> Program:
+    aliases = list(user.aliases)
+    for path in library.alias_files:
+        aliases.extend(library.parse(path).aliases)
+    deriver = ProbeDeriver(aliases, runtime)
+    resolver = Resolver(user, library)
+
+    probes: list[DerivedProbe] = []
+    for p in user.probes:
+        for d in deriver.derive(p):
+            resolver.resolve_probe(d.body, d.locals)
+            probes.append(d)
+    if not probes:
+        raise SemanticError("no probes found")
+
+    checker = TypeChecker(probes, resolver.used_functions())
+    checker.run()
+
+    if global_display:
+        shown = unread_written_globals(probes, resolver.used_functions(), user.globals)
+        if shown:
+            text = "".join(display_probe(g) for g in shown)
+            synth = parse_text(text, "<global display>", tapset=True)
+            for p in synth.probes:
+                for d in deriver.derive(p):
+                    d.synthetic = True
+                    resolver.resolve_probe(d.body, d.locals)
+                    probes.append(d)
+            checker = TypeChecker(probes, resolver.used_functions())
+            checker.run()
+
+    for d in probes:
+        check_foreach_mutation(d.body, resolver.used_functions())
+    functions = resolver.used_functions()
+    used = _used_globals(probes, functions)
+    globals_ = [g for g in resolver.globals.values() if id(g) in used]
+    for g in globals_:
+        if g.type is None:
+            raise SemanticError("unresolved type", g.tok)
+        if g.arity == -1:
+            g.arity = 0
+    for i, d in enumerate(probes):
+        d.index = i
+    return Program(probes, functions, globals_, resolver.embeds, user)
+
+
+def _used_globals(probes: list[DerivedProbe], functions: list[A.FunctionDecl]) -> set[int]:
+    from .walk import walk
+    used: set[int] = set()
+    bodies = [p.body for p in probes] + [f.body for f in functions if isinstance(f.body, A.Block)]
+    for b in bodies:
+        for n in walk(b):
+            if isinstance(n, A.Symbol) and n.referent is not None and n.referent.is_global:
+                used.add(id(n.referent))
+    return used
+
+
+def display_probe(g: A.VarDecl) -> str:
+    """An end probe printing a written-but-unread global, in stap's exact format."""
+    name = g.name
+    stats = ["@count", "@min", "@max", "@sum", "@avg"]
+    fmt = name
+    idx = ""
+    code = "probe end {\n"
+    value = name
+    if g.arity > 0:
+        names = [f"__idx{i}" for i in range(g.arity)]
+        idx = ",".join(names)
+        fmt += "[" + ",".join('\\"%#s\\"' if t == A.STRING else "%#d" for t in g.index_types) + "]"
+        if g.type != A.STATS:
+            code += f"foreach (__val = [{idx}] in {name}-)\n"
+            value = "__val"
+        else:
+            code += f"foreach ([{idx}] in {name}-)\n"
+            value = f"{name}[{idx}]"
+    elif g.type == A.STATS:
+        code += f'if (@count({name}) == 0)\nprintf("{name} @count=0x0\\n")\nelse\n'
+    if g.type == A.STATS:
+        fmt += "".join(f" {s}=%#d" for s in stats)
+    elif g.type == A.STRING:
+        fmt += '=\\"%#s\\"'
+    else:
+        fmt += "=%d"
+    code += f'printf("{fmt}\\n"'
+    if g.arity > 0:
+        code += "," + idx
+    if g.type == A.STATS:
+        code += "".join(f",{s}({value})" for s in stats)
+    else:
+        code += "," + value
+    return code + ")\n}\n"

@@ -1,0 +1,177 @@
+"""Pass 2a: resolve probe points (expanding aliases) into the probes the runtime runs."""
+from __future__ import annotations
+
+import copy
+import fnmatch
+from dataclasses import dataclass, field
+
+from ..diag import SemanticError, Token
+from ..lang import ast as A
+from ..lang.printer import probe_point_text
+
+TIMER_UNITS = {"s": 10**9, "sec": 10**9, "ms": 10**6, "msec": 10**6,
+               "us": 10**3, "usec": 10**3, "ns": 1, "nsec": 1,
+               "jiffies": 10**9 // 250}
+BUILTIN_FAMILIES = ["begin", "end", "error", "never", "timer", "process",
+                    "kernel", "module", "syscall", "perf", "procfs", "netfilter",
+                    "java", "python", "function"]
+
+
+@dataclass
+class DerivedProbe:
+    kind: str  # begin | end | error | never | timer
+    pp: str
+    tok: Token
+    body: A.Block
+    order: int = 0  # begin(N), end(N), error(N)
+    interval_ns: int = 0
+    randomize_ns: int = 0
+    locals: list = field(default_factory=list)
+    index: int = -1
+    synthetic: bool = False
+
+
+class NoMatch(Exception):
+    pass
+
+
+def _lit_arg(c: A.Component):
+    return None if c.arg is None else c.arg.value
+
+
+def _match_component(pattern: A.Component, alias: A.Component) -> bool:
+    if not fnmatch.fnmatchcase(alias.functor, pattern.functor.replace("**", "*")):
+        return False
+    return _lit_arg(pattern) == _lit_arg(alias)
+
+
+class ProbeDeriver:
+    def __init__(self, aliases: list[A.ProbeAlias], runtime: str) -> None:
+        self.aliases = aliases
+        self.runtime = runtime
+
+    def derive(self, probe: A.Probe) -> list[DerivedProbe]:
+        out: list[DerivedProbe] = []
+        for loc in probe.locations:
+            try:
+                got = self._derive_point(loc, probe.body, [], 0)
+            except NoMatch as e:
+                if loc.optional:
+                    continue
+                first = loc.components[0].tok
+                raise SemanticError("while resolving probe point", first,
+                                    chain=SemanticError(str(e) or "no match")) from None
+            for d in got:
+                # Each derived probe gets its own tree: pass 2 binds its locals.
+                d.body = copy.deepcopy(d.body)
+                if loc.condition is not None:
+                    d.body = _guard(d.body, loc.condition)
+            out.extend(got)
+            if loc.sufficient and got:
+                break
+        return out
+
+    def _derive_point(self, loc: A.ProbePoint, body: A.Block, stack: list,
+                      depth: int) -> list[DerivedProbe]:
+        if depth > 20:
+            raise NoMatch("recursive probe alias")
+        comps = loc.components
+        # Aliases first: stap lets tapsets name any probe point.
+        results: list[DerivedProbe] = []
+        for al in self.aliases:
+            if al in stack:
+                continue
+            for name in al.alias_names:
+                k = len(name.components)
+                if k > len(comps) or not all(
+                        _match_component(comps[i], name.components[i]) for i in range(k)):
+                    continue
+                suffix = comps[k:]
+                for target in al.locations:
+                    sub = A.ProbePoint(tok=target.tok, components=target.components + suffix,
+                                       optional=target.optional, sufficient=target.sufficient,
+                                       condition=target.condition)
+                    merged = _merge_bodies(al, body)
+                    try:
+                        got = self._derive_point(sub, merged, stack + [al], depth + 1)
+                    except NoMatch:
+                        if target.optional:
+                            continue
+                        raise
+                    if sub.condition is not None:
+                        for d in got:
+                            d.body = _guard(d.body, sub.condition)
+                    results.extend(got)
+        if results:
+            return results
+        return self._builtin(loc, body)
+
+    def _builtin(self, loc: A.ProbePoint, body: A.Block) -> list[DerivedProbe]:
+        comps = loc.components
+        head = comps[0]
+        pp = probe_point_text(A.ProbePoint(tok=loc.tok, components=comps))
+        tok = head.tok
+        name = head.functor
+        if name in ("begin", "end", "error") and len(comps) == 1:
+            order = _lit_arg(head) or 0
+            if not isinstance(order, int):
+                raise NoMatch("expected a number")
+            return [DerivedProbe(name, pp, tok, body, order=order)]
+        if name == "never" and len(comps) == 1 and head.arg is None:
+            return [DerivedProbe("never", pp, tok, body)]
+        if name == "timer" and len(comps) >= 2:
+            return [self._timer(comps, pp, tok, body)]
+        for fam in BUILTIN_FAMILIES:
+            if fnmatch.fnmatchcase(fam, name) and fam in ("begin", "end", "error", "never") and len(comps) == 1:
+                return [DerivedProbe(fam, fam, tok, body)]
+        if name in ("process", "kernel", "module", "syscall", "perf", "procfs",
+                    "netfilter", "java", "python"):
+            what = {"process": "process probes (function, mark, begin/end)",
+                    "kernel": "kernel probes", "module": "kernel module probes"}.get(name, f"{name} probes")
+            raise SemanticError(f"not supported yet: {what} in the {self.runtime} runtime", tok)
+        raise NoMatch("no match")
+
+    def _timer(self, comps: list, pp: str, tok: Token, body: A.Block) -> DerivedProbe:
+        unit = comps[1]
+        val = _lit_arg(unit)
+        if unit.functor == "profile":
+            raise SemanticError("not supported yet: timer.profile in the user runtime "
+                                "(it samples every CPU; use --runtime=kmod)", unit.tok)
+        if unit.functor == "hz":
+            if not isinstance(val, int) or val <= 0:
+                raise SemanticError("invalid rate for timer.hz", unit.tok)
+            interval = 10**9 // val
+            mult = interval
+        elif unit.functor in TIMER_UNITS:
+            if not isinstance(val, int) or val <= 0:
+                raise SemanticError("interval must be a positive number", unit.tok)
+            mult = TIMER_UNITS[unit.functor]
+            interval = val * mult
+        else:
+            raise NoMatch("no match")
+        rnd = 0
+        rest = comps[2:]
+        if rest:
+            r = rest[0]
+            rv = _lit_arg(r)
+            if r.functor != "randomize" or len(rest) != 1 or not isinstance(rv, int) or rv < 0:
+                raise NoMatch("no match")
+            if unit.functor == "hz":
+                raise SemanticError("randomize is not supported with timer.hz", r.tok)
+            rnd = rv * mult
+            if rnd > interval:
+                raise SemanticError("randomization value must be less than the interval", r.tok)
+        return DerivedProbe("timer", pp, tok, body, interval_ns=interval, randomize_ns=rnd)
+
+
+def _merge_bodies(al: A.ProbeAlias, body: A.Block) -> A.Block:
+    """The alias body runs before the user's (`=`) or after it (`+=`)."""
+    pro = copy.deepcopy(al.body)
+    user = body
+    parts = [user, pro] if al.epilogue else [pro, user]
+    return A.Block(tok=body.tok, statements=parts)
+
+
+def _guard(body: A.Block, cond: A.Expression) -> A.Block:
+    return A.Block(tok=body.tok, statements=[
+        A.IfStatement(tok=cond.tok, cond=copy.deepcopy(cond), thenblock=body)])

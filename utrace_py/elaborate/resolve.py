@@ -1,0 +1,177 @@
+"""Pass 2b: bind every symbol and call to its declaration, pulling in tapset code as needed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..diag import SemanticError
+from ..lang import ast as A
+from ..tapset_loader import TapsetLibrary
+from .walk import children
+
+
+def levenshtein(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def suggest(name: str, names: list[str], n: int = 5) -> str:
+    scored = sorted((levenshtein(name, x), x) for x in set(names) if x != name)
+    best = [x for d, x in scored if d <= max(2, len(name) // 3)][:n]
+    return ", ".join(best)
+
+
+class Resolver:
+    def __init__(self, user: A.StapFile, library: TapsetLibrary) -> None:
+        self.library = library
+        self.globals: dict[str, A.VarDecl] = {}
+        self.functions: dict[str, A.FunctionDecl] = {}
+        self.embeds: list[A.EmbeddedCode] = []
+        self._pulled: set[Path] = set()
+        self._resolved_funcs: set[int] = set()
+        self._work: list[A.FunctionDecl] = []
+        for g in user.globals:
+            self.globals[g.name] = g
+        for f in user.functions:
+            if f.name in self.functions:
+                raise SemanticError(f"duplicate function name '{f.name}'", f.tok,
+                                    chain=SemanticError("previously defined here",
+                                                        self.functions[f.name].tok))
+            self.functions[f.name] = f
+        self.embeds.extend(user.embeds)
+        self.user_globals = list(user.globals)
+
+    # -- pulling tapset files -------------------------------------------------
+    def _pull(self, path: Path) -> None:
+        if path in self._pulled:
+            return
+        self._pulled.add(path)
+        f = self.library.parse(path)
+        for g in f.globals:
+            self.globals.setdefault(g.name, g)
+        for fn in f.functions:
+            self.functions.setdefault(fn.name, fn)
+        self.embeds.extend(f.embeds)
+
+    def find_function(self, name: str) -> A.FunctionDecl | None:
+        if name not in self.functions:
+            for p in self.library.function_files(name):
+                self._pull(p)
+                if name in self.functions:
+                    break
+        return self.functions.get(name)
+
+    def find_global(self, name: str) -> A.VarDecl | None:
+        if name not in self.globals:
+            for p in self.library.global_files(name):
+                self._pull(p)
+                if name in self.globals:
+                    break
+        return self.globals.get(name)
+
+    # -- bodies ----------------------------------------------------------------
+    def resolve_probe(self, body: A.Block, locals_: list[A.VarDecl]) -> None:
+        scope: dict[str, A.VarDecl] = {}
+        self._visit(body, scope, None)
+        locals_.extend(scope.values())
+        self._drain()
+
+    def _drain(self) -> None:
+        while self._work:
+            fd = self._work.pop()
+            scope = {p.name: p for p in fd.params}
+            if isinstance(fd.body, A.Block):
+                self._visit(fd.body, scope, fd)
+            fd.locals = [v for k, v in scope.items() if v not in fd.params]
+
+    def _use_function(self, fd: A.FunctionDecl) -> None:
+        if id(fd) not in self._resolved_funcs:
+            self._resolved_funcs.add(id(fd))
+            self._work.append(fd)
+
+    def used_functions(self) -> list[A.FunctionDecl]:
+        return [f for f in self.functions.values() if id(f) in self._resolved_funcs]
+
+    def _local(self, sym: A.Symbol, scope: dict[str, A.VarDecl]) -> A.VarDecl:
+        d = scope.get(sym.name)
+        if d is None:
+            d = A.VarDecl(tok=sym.tok, name=sym.name)
+            scope[sym.name] = d
+        return d
+
+    def _bind(self, sym: A.Symbol, scope: dict[str, A.VarDecl]) -> None:
+        d = scope.get(sym.name) or self.find_global(sym.name)
+        sym.referent = d if d is not None else self._local(sym, scope)
+
+    def _array(self, sym: A.Symbol, arity: int, scope: dict[str, A.VarDecl]) -> None:
+        d = scope.get(sym.name) or self.find_global(sym.name)
+        if d is None or not d.is_global:
+            raise SemanticError(
+                f"unresolved arity-{arity} global array {sym.name}, missing global declaration?",
+                sym.tok)
+        sym.referent = d
+
+    def _visit(self, n: A.Node, scope: dict[str, A.VarDecl],  # noqa: C901
+               fd: A.FunctionDecl | None) -> None:
+        if isinstance(n, A.Symbol):
+            self._bind(n, scope)
+            return
+        if isinstance(n, A.ArrayIndex):
+            if isinstance(n.base, A.Symbol):
+                self._array(n.base, len(n.indexes), scope)
+            else:
+                self._visit(n.base, scope, fd)
+            for i in n.indexes:
+                if i is not None:
+                    self._visit(i, scope, fd)
+            return
+        if isinstance(n, A.ForeachLoop):
+            if isinstance(n.base, A.Symbol):
+                self._array(n.base, len(n.indexes), scope)
+            else:
+                self._visit(n.base, scope, fd)
+            for s in n.indexes:
+                s.referent = self._local(s, scope) if s.name not in scope else scope[s.name]
+            if n.value is not None:
+                n.value.referent = self._local(n.value, scope)
+            for x in n.array_slice:
+                if x is not None:
+                    self._visit(x, scope, fd)
+            if n.limit is not None:
+                self._visit(n.limit, scope, fd)
+            self._visit(n.block, scope, fd)
+            return
+        if isinstance(n, A.TryBlock):
+            self._visit(n.try_block, scope, fd)
+            if n.catch_var is not None:
+                n.catch_var.referent = self._local(n.catch_var, scope)
+            self._visit(n.catch_block, scope, fd)
+            return
+        if isinstance(n, A.FunctionCall):
+            f = self.find_function(n.name)
+            if f is None:
+                sugs = suggest(n.name, list(self.functions) + self.library.all_function_names())
+                raise SemanticError(f"unresolved function {n.name}" +
+                                    (f" (similar: {sugs})" if sugs else ""), n.tok)
+            if len(f.params) != len(n.args):
+                raise SemanticError(f"arity mismatch found (function '{n.name}' takes "
+                                    f"{len(f.params)} args)", n.tok)
+            n.referent = f
+            self._use_function(f)
+        elif isinstance(n, A.DefinedOp):
+            # Resolved without binding: @defined(x) must not declare x.
+            return
+        elif isinstance(n, A.TargetSymbol):
+            raise SemanticError("not supported yet: target variables in "
+                                "begin/end/timer probes (unresolved target-symbol expression)",
+                                n.tok)
+        elif isinstance(n, A.EntryOp):
+            raise SemanticError("@entry is only valid in .return probes", n.tok)
+        elif isinstance(n, A.ReturnStatement) and fd is None:
+            raise SemanticError("found 'return' statement outside of function", n.tok)
+        for c in children(n):
+            self._visit(c, scope, fd)
