@@ -8,8 +8,8 @@ from pathlib import Path
 from .lang import ast as A
 from .lang.parser import parse_text
 from .lang.preprocess import PPContext
+from .paths import tapset_dir
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "tapsets"
 
 _FUNC_RE = re.compile(r"^[ \t]*(?:private[ \t]+)?function[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.M)
 _GLOBAL_RE = re.compile(r"^[ \t]*(?:private[ \t]+)?global[ \t]+([^;\n]*)", re.M)
@@ -18,7 +18,7 @@ _ALIAS_RE = re.compile(r"^[ \t]*probe[ \t]+([^{=]*?)[ \t]*\+?=", re.M)
 
 def tapset_dirs(extra: list[str]) -> list[Path]:
     dirs = []
-    for d in [str(BUILTIN_DIR)] + list(extra):
+    for d in [str(tapset_dir())] + list(extra):
         p = Path(d)
         if p.is_dir():
             dirs.append(p)

@@ -365,4 +365,27 @@ static inline int64_t utr_mod(utr_ctx *c, int64_t x, int64_t y, const char *stmt
     return x % y;
 }
 
+/* ---- Tapset support (tapset_support.c) --------------------------------------- */
+
+int64_t utr_gettid(void);
+int64_t utr_cpu(void);
+void utr_set_target_pid(int64_t pid);
+int64_t utr_target_pid(void);
+void utr_execname(char *dst);
+void utr_str_replace(char *dst, const char *s, const char *from, const char *to);
+void utr_text_str(char *dst, const char *in, int64_t len, int64_t quoted);
+void utr_tokenize(utr_ctx *c, char *dst, const char *input, const char *delim);
+void utr_ctime(char *dst, int64_t secs);
+
+/* ---- Regular expressions (regex.c) ----------------------------------------- */
+
+#include <regex.h>
+typedef struct utr_regex_site {
+    _Atomic int state;   /* 0 new, 1 compiling, 2 ready */
+    int ok;
+    regex_t rx;
+} utr_regex_site;
+/* 1 on match, 0 on no match, -1 when the pattern does not compile. */
+int utr_regex_match(utr_regex_site *site, const char *pattern, const char *subject);
+
 #endif /* UTRACE_RT_H */

@@ -29,6 +29,7 @@ typedef struct _utr_ctx_slot {
 #define _UTR_SLOT_SIZE _UTR_ALIGN64(sizeof(_utr_ctx_slot))
 
 static _UTR_TLS utr_ctx *_utr_tls_ctx;
+static _UTR_TLS char *_utr_tls_base;   /* region the cached context belongs to */
 
 uint64_t _utr_ctx_pool_bytes(void)
 {
@@ -45,6 +46,7 @@ void _utr_ctx_pool_init(void)
 static void _utr_atfork_child(void)
 {
     _utr_tls_ctx = NULL;
+    _utr_tls_base = NULL;
 }
 
 __attribute__((constructor)) static void _utr_ctx_ctor(void)
@@ -68,6 +70,11 @@ static utr_ctx *_utr_ctx_claim(void)
         for (i = 0; i < n; i++) {
             _utr_ctx_slot *s = _utr_slot(i);
             int32_t old = __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE);
+            if (old == tid && s->pid == pid) {   /* ours already (TLS was reset) */
+                _utr_tls_ctx = &s->ctx;
+                _utr_tls_base = utr_base;
+                return &s->ctx;
+            }
             if (old != 0) {
                 if (pass == 0 || old == tid)
                     continue;
@@ -82,6 +89,7 @@ static utr_ctx *_utr_ctx_claim(void)
                 s->pid = pid;
                 s->ctx.busy = 0;
                 _utr_tls_ctx = &s->ctx;
+                _utr_tls_base = utr_base;
                 return &s->ctx;
             }
         }
@@ -116,7 +124,7 @@ utr_ctx *utr_ctx_enter(int32_t probe_index, const char *pp, int32_t allowed_stat
     if (st < 0 || st > 30 || !((allowed_states >> st) & 1))
         return NULL;
     c = _utr_tls_ctx;
-    if (UTR_UNLIKELY(!c)) {
+    if (UTR_UNLIKELY(!c || _utr_tls_base != utr_base)) {   /* first hit, or a new region */
         c = _utr_ctx_claim();
         if (!c) {
             utr_count_skipped();
@@ -145,7 +153,7 @@ utr_ctx *utr_ctx_enter(int32_t probe_index, const char *pp, int32_t allowed_stat
 utr_ctx *utr_ctx_current(void)
 {
     utr_ctx *c = _utr_tls_ctx;
-    return (c && c->busy) ? c : NULL;
+    return (c && _utr_tls_base == utr_base && c->busy) ? c : NULL;
 }
 
 /* "<prefix><msg>" plus a newline unless msg already ends with one, as one record. */

@@ -356,7 +356,7 @@ int64_t _utr_format(char *buf, int64_t size, const char *fmt, const utr_arg *arg
     const utr_arg *a = args;
 
     while (*f) {
-        int flags = 0, width = -1, precision = -1, base = 10;
+        int flags = 0, width = -1, precision = -1;
         char conv;
 
         if (*f != '%') {

@@ -38,6 +38,15 @@ def elaborate(user: A.StapFile, library: TapsetLibrary, *, runtime: str = "user"
             probes.append(d)
     if not probes:
         raise SemanticError("no probes found")
+    done = 0
+    while done < len(resolver.pulled_files):
+        f = resolver.pulled_files[done]
+        done += 1
+        for p in f.probes:
+            for d in deriver.derive(p):
+                d.synthetic = True
+                resolver.resolve_probe(d.body, d.locals)
+                probes.append(d)
 
     checker = TypeChecker(probes, resolver.used_functions())
     checker.run()

@@ -44,6 +44,8 @@ class Resolver:
             self.functions[f.name] = f
         self.embeds.extend(user.embeds)
         self.user_globals = list(user.globals)
+        # Tapset files brought in; their own probes (not aliases) join the session.
+        self.pulled_files: list[A.StapFile] = []
 
     # -- pulling tapset files -------------------------------------------------
     def _pull(self, path: Path) -> None:
@@ -51,6 +53,7 @@ class Resolver:
             return
         self._pulled.add(path)
         f = self.library.parse(path)
+        self.pulled_files.append(f)
         for g in f.globals:
             self.globals.setdefault(g.name, g)
         for fn in f.functions:

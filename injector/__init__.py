@@ -1,0 +1,1 @@
+"""injector: ptrace and binary rewriting of a live process; knows nothing of the script language."""

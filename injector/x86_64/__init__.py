@@ -1,0 +1,1 @@
+"""x86-64 instruction decoding, relocation and trampolines: pure bytes in, bytes out."""

@@ -1,0 +1,155 @@
+/* tapset_support.c — C behind the string, context and time tapsets. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "utrace_rt.h"
+
+int64_t utr_gettid(void)
+{
+    return (int64_t)syscall(SYS_gettid);
+}
+
+int64_t utr_cpu(void)
+{
+    int c = sched_getcpu();
+    return c < 0 ? 0 : c;
+}
+
+static int64_t target_pid;
+
+void utr_set_target_pid(int64_t pid)
+{
+    target_pid = pid;
+}
+
+int64_t utr_target_pid(void)
+{
+    return target_pid;
+}
+
+/* The kernel's comm of this process: what stap's execname() reports. */
+void utr_execname(char *dst)
+{
+    FILE *f = fopen("/proc/self/comm", "re");
+    dst[0] = 0;
+    if (!f)
+        return;
+    if (fgets(dst, MAXSTRINGLEN, f)) {
+        size_t n = strlen(dst);
+        if (n && dst[n - 1] == '\n')
+            dst[n - 1] = 0;
+    }
+    fclose(f);
+}
+
+void utr_str_replace(char *dst, const char *s, const char *from, const char *to)
+{
+    size_t flen = strlen(from);
+    dst[0] = 0;
+    if (flen == 0) {
+        utr_strcpy(dst, s);
+        return;
+    }
+    size_t used = 0, cap = MAXSTRINGLEN - 1, tlen = strlen(to);
+    const char *p;
+    while ((p = strstr(s, from)) != NULL) {
+        size_t n = (size_t)(p - s);
+        if (n > cap - used) n = cap - used;
+        memcpy(dst + used, s, n);
+        used += n;
+        n = tlen > cap - used ? cap - used : tlen;
+        memcpy(dst + used, to, n);
+        used += n;
+        s = p + flen;
+    }
+    size_t n = strlen(s);
+    if (n > cap - used) n = cap - used;
+    memcpy(dst + used, s, n);
+    dst[used + n] = 0;
+}
+
+/* Escape as stap's text_str: C escapes for the usual controls, octal for the
+ * rest; bounded by len (0 = MAXSTRINGLEN); quoted adds "" and marks a cut with "...". */
+void utr_text_str(char *dst, const char *in, int64_t len, int64_t quoted)
+{
+    int64_t out_cap = (len <= 0 || len > MAXSTRINGLEN - 1) ? MAXSTRINGLEN - 1 : len;
+    char *o = dst;
+    int64_t room = out_cap;
+    if (quoted) {
+        room = (out_cap < 5 ? 5 : out_cap) - 2;
+        *o++ = '"';
+    }
+    int cut = 0;
+    for (; *in; in++) {
+        unsigned char ch = (unsigned char)*in;
+        char esc[5];
+        int n;
+        switch (ch) {
+        case '\a': n = 2; memcpy(esc, "\\a", 2); break;
+        case '\b': n = 2; memcpy(esc, "\\b", 2); break;
+        case '\f': n = 2; memcpy(esc, "\\f", 2); break;
+        case '\n': n = 2; memcpy(esc, "\\n", 2); break;
+        case '\r': n = 2; memcpy(esc, "\\r", 2); break;
+        case '\t': n = 2; memcpy(esc, "\\t", 2); break;
+        case '\v': n = 2; memcpy(esc, "\\v", 2); break;
+        case '"': n = 2; memcpy(esc, "\\\"", 2); break;
+        case '\\': n = 2; memcpy(esc, "\\\\", 2); break;
+        default:
+            if (ch >= 32 && ch < 127) { n = 1; esc[0] = (char)ch; }
+            else { n = 4; snprintf(esc, sizeof esc, "\\%03o", ch); }
+        }
+        if (n > room) { cut = 1; break; }
+        memcpy(o, esc, n);
+        o += n;
+        room -= n;
+    }
+    if (quoted) {
+        *o++ = '"';
+        if (cut && o - dst + 3 <= MAXSTRINGLEN - 1) {
+            memcpy(o, "...", 3);
+            o += 3;
+        }
+    }
+    *o = 0;
+}
+
+/* tokenize(): the rest of the string lives per thread between calls. */
+static __thread char tok_buf[MAXSTRINGLEN];
+static __thread char *tok_next;
+
+void utr_tokenize(utr_ctx *c, char *dst, const char *input, const char *delim)
+{
+    (void)c;
+    char *tok;
+    dst[0] = 0;
+    if (input[0]) {
+        utr_strcpy(tok_buf, input);
+        tok_next = tok_buf;
+    }
+    do {
+        tok = strsep(&tok_next, delim);
+    } while (tok && !tok[0]);
+    if (tok)
+        utr_strcpy(dst, tok);
+}
+
+void utr_ctime(char *dst, int64_t secs)
+{
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    time_t t = (time_t)secs;
+    /* stap's range: 32-bit signed seconds. */
+    if (secs < INT32_MIN || secs > INT32_MAX || !gmtime_r(&t, &tm)) {
+        utr_strcpy(dst, "<invalid time>");
+        return;
+    }
+    snprintf(dst, MAXSTRINGLEN, "%s %s %2d %02d:%02d:%02d %d", days[tm.tm_wday], months[tm.tm_mon],
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year + 1900);
+}

@@ -1,0 +1,1 @@
+"""The SystemTap-language tapset library, installed as package data (see utrace_py/paths.py)."""

@@ -1,0 +1,207 @@
+"""Runs the five passes for one invocation, with -p stops and -v timing as stap does."""
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diag import ParseError, ScriptError, SemanticError, UtraceError
+from .lang.preprocess import PPContext
+
+
+@dataclass
+class Options:
+    script_text: str | None = None
+    script_name: str = "<input>"
+    args: list[str] = field(default_factory=list)
+    verbose: int = 0
+    last_pass: int = 5
+    output: str | None = None
+    defines: list[tuple[str, str]] = field(default_factory=list)
+    include: list[str] = field(default_factory=list)
+    guru: bool = False
+    globals_set: list[tuple[str, str]] = field(default_factory=list)
+    timeout: float | None = None
+    suppress_warnings: bool = False
+    unoptimized: bool = False
+    runtime: str = "user"
+    global_display: bool = True
+    command: str | None = None
+    pid: int | None = None
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.r0 = resource.getrusage(resource.RUSAGE_SELF)
+
+    def text(self) -> str:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        usr = int((r.ru_utime - self.r0.ru_utime) * 1000)
+        sys_ = int((r.ru_stime - self.r0.ru_stime) * 1000)
+        real = int((time.monotonic() - self.t0) * 1000)
+        return f"in {usr}usr/{sys_}sys/{real}real ms."
+
+
+def _fail_pass(n: int, what: str) -> None:
+    sys.stderr.write(f"Pass {n}: {what} failed.  [man error::pass{n}]\n")
+
+
+def run(opts: Options) -> int:
+    from .elaborate import elaborate
+    from .lang.parser import parse_text
+    from .lang.printer import stapfile
+    from .tapset_loader import TapsetLibrary, search_path_from_env, tapset_dirs
+
+    if opts.runtime == "kmod":
+        raise UtraceError("ERROR: not supported yet: --runtime=kmod (the kernel-module runtime); "
+                          "use --runtime=user")
+    if opts.command is not None or opts.pid is not None:
+        if opts.last_pass >= 5:
+            raise UtraceError("ERROR: not supported yet: attaching to a process with -c/-x")
+    pp = PPContext(runtime=opts.runtime, guru_mode=opts.guru)
+    if opts.runtime == "kmod":
+        pp.runtime = "kernel"
+
+    # Pass 1
+    t = _Timer()
+    try:
+        user = parse_text(opts.script_text, opts.script_name, args=opts.args, pp=pp,
+                          privileged=opts.guru)
+    except ParseError as e:
+        sys.stderr.write(e.render())
+        sys.stderr.write("1 parse error.\n")
+        _fail_pass(1, "parse")
+        return 1
+    library = TapsetLibrary(tapset_dirs(opts.include + search_path_from_env()), pp)
+    if opts.verbose:
+        sys.stderr.write(f"Pass 1: parsed user script and {len(library.files)} library scripts "
+                         f"{t.text()}\n")
+    if opts.last_pass == 1:
+        sys.stdout.write(stapfile(user))
+        return 0
+
+    # Pass 2
+    t = _Timer()
+    try:
+        _apply_global_overrides(user, opts)
+        program = elaborate(user, library, runtime=opts.runtime,
+                            global_display=opts.global_display and opts.last_pass > 2)
+    except ScriptError as e:
+        sys.stderr.write(e.render())
+        _fail_pass(2, "analysis")
+        return 1
+    if opts.verbose:
+        sys.stderr.write(f"Pass 2: analyzed script: {len(program.probes)} probes, "
+                         f"{len(program.functions)} functions, {len(program.embeds)} embeds, "
+                         f"{len(program.globals)} globals {t.text()}\n")
+    if opts.last_pass == 2:
+        from .elaborate.listing import listing
+        sys.stdout.write(listing(program))
+        return 0
+
+    # Pass 3
+    t = _Timer()
+    from .translate.emit import Translator
+    try:
+        csrc = Translator(program, opts.script_name).translate()
+    except SemanticError as e:
+        sys.stderr.write(e.render())
+        _fail_pass(3, "translation")
+        return 1
+    if opts.verbose:
+        sys.stderr.write(f"Pass 3: translated to C {t.text()}\n")
+    if opts.last_pass == 3:
+        sys.stdout.write(csrc)
+        return 0
+
+    # Pass 4
+    t = _Timer()
+    from .build.compiler import build_module
+    so, cached = build_module(csrc, _defines(opts))
+    if opts.verbose:
+        how = "using cached" if cached else "compiled C into"
+        sys.stderr.write(f"Pass 4: {how} \"{so}\" {t.text()}\n")
+    if opts.last_pass == 4:
+        sys.stdout.write(f"{so}\n")
+        return 0
+
+    # Pass 5
+    t = _Timer()
+    from .run.session import ProbeInfo, Session
+    probes = [ProbeInfo(d.index, d.kind, d.order, d.interval_ns, d.randomize_ns)
+              for d in program.probes]
+    out = _open_output(opts.output)
+    if opts.verbose:
+        sys.stderr.write("Pass 5: starting run.\n")
+    sess = Session(so, probes, out, opts.args, opts.timeout, opts.verbose)
+    try:
+        rc = sess.run()
+    finally:
+        sess.close()
+        if out is not sys.stdout.buffer:
+            out.close()
+    if opts.verbose:
+        sys.stderr.write(f"Pass 5: run completed {t.text()}\n")
+    if rc:
+        _fail_pass(5, "run")
+    return rc
+
+
+def _defines(opts: Options) -> list[tuple[str, str]]:
+    return list(opts.defines)
+
+
+def _open_output(path: str | None):
+    if path is None:
+        return sys.stdout.buffer
+    try:
+        return open(path, "wb")
+    except OSError as e:
+        raise UtraceError(f"ERROR: cannot open output file '{path}': {e.strerror}") from None
+
+
+def _apply_global_overrides(user, opts: Options) -> None:
+    """-G name=value sets a global's initial value, as stap does."""
+    from .lang import ast as A
+    from .lang.lexer import parse_number
+    from .diag import Token, OP
+    for name, value in opts.globals_set:
+        for g in user.globals:
+            if g.name == name:
+                break
+        else:
+            raise SemanticError(f"global variable '{name}' from -G not found in the script")
+        num = parse_number(value) if value.lstrip("-").isdigit() or value.startswith("0x") else None
+        tok = Token(OP, value, None, 0, 0)
+        if num is not None and (g.type in (None, A.LONG)):
+            lit = A.Literal(tok=tok, value=num)
+            lit.type = A.LONG
+        else:
+            lit = A.Literal(tok=tok, value=value)
+            lit.type = A.STRING
+        g.init = lit
+        g.arity = 0
+        if g.type is None:
+            g.type = lit.type
+            g.type_tok = g.tok
+
+
+def script_from_file(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError as e:
+        raise UtraceError(f"ERROR: Input file '{path}' is missing or unreadable: {e.strerror}") from None
+
+
+def cwd_is_writable() -> bool:
+    return os.access(".", os.W_OK)
+
+
+__all__ = ["Options", "run", "script_from_file", "Path"]

@@ -1,0 +1,208 @@
+"""Pass 5 (tracer side): map the shared region, run begin/timer/end/error probes, drain output."""
+from __future__ import annotations
+
+import heapq
+import mmap
+import os
+import random
+import signal
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ..diag import SystemFailure
+from ..paths import native_dir
+
+ST_STARTING, ST_RUNNING, ST_STOPPING, ST_ERROR, ST_DONE = range(5)
+OUT, ERR = 1, 2
+
+_ffi = None
+
+
+def ffi():
+    """cffi in ABI mode, declared from the header's CDEF block (one source of truth)."""
+    global _ffi
+    if _ffi is None:
+        import cffi
+        text = (native_dir() / "include" / "utrace_rt.h").read_text()
+        start = text.index("/* UTR_CDEF_BEGIN */") + len("/* UTR_CDEF_BEGIN */")
+        end = text.index("/* UTR_CDEF_END */")
+        f = cffi.FFI()
+        f.cdef(text[start:end])
+        _ffi = f
+    return _ffi
+
+
+@dataclass
+class ProbeInfo:
+    index: int
+    kind: str
+    order: int
+    interval_ns: int = 0
+    randomize_ns: int = 0
+
+
+class Session:
+    def __init__(self, so_path: Path, probes: list[ProbeInfo], out: BinaryIO,
+                 script_args: list[str], timeout: float | None, verbose: int = 0) -> None:
+        self.f = ffi()
+        self.lib = self.f.dlopen(str(so_path))
+        self.probes = probes
+        self.out = out
+        self.err = sys.stderr.buffer
+        self.timeout = timeout
+        self.verbose = verbose
+        self.interrupted = False
+        size = int(self.lib.utr_script_region_size())
+        self.size = (size + 4095) & ~4095
+        try:
+            fd = os.memfd_create("utrace-region", os.MFD_CLOEXEC)
+            os.ftruncate(fd, self.size)
+            self.mm = mmap.mmap(fd, self.size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError as e:
+            raise SystemFailure("creating the shared region (memfd_create/mmap)", e.errno,
+                                os.getpid()) from None
+        self.fd = fd
+        self.base = self.f.from_buffer(self.mm)
+        if self.lib.utr_script_setup(self.base, self.size, 1) != 0:
+            raise SystemFailure("initialising the shared region", None, os.getpid(),
+                                f"{self.size} bytes")
+        self._argv = [self.f.new("char[]", a.encode()) for a in script_args]
+        argv = self.f.new("const char *[]", self._argv or [self.f.NULL])
+        self.lib.utr_set_script_args(len(script_args), argv)
+        self.drainbuf = self.f.new("char[]", 1 << 20)
+        self.saw_error = False
+
+    # -- output ---------------------------------------------------------------
+    def drain(self) -> None:
+        while True:
+            n = int(self.lib.utr_drain(self.drainbuf, len(self.drainbuf)))
+            if n == 0:
+                break
+            data = self.f.buffer(self.drainbuf, n)[:]
+            i = 0
+            while i < n:
+                ln, stream = struct.unpack_from("<IB", data, i)
+                i += 5
+                chunk = data[i:i + ln]
+                i += ln
+                if stream == ERR:
+                    if chunk.startswith(b"ERROR:"):
+                        self.saw_error = True
+                    self.out.flush()
+                    self.err.write(chunk)
+                    self.err.flush()
+                else:
+                    self.out.write(chunk)
+            if n < len(self.drainbuf) // 2:
+                break
+        self.out.flush()
+
+    # -- probes ---------------------------------------------------------------
+    def _run_kind(self, kind: str, state: int) -> None:
+        for p in sorted((p for p in self.probes if p.kind == kind), key=lambda p: (p.order, p.index)):
+            self.lib.utr_set_state(state)
+            self.lib.utr_call_probe(p.index)
+            self.drain()
+            st = self.lib.utr_state()
+            if kind == "begin" and (st == ST_ERROR or self.lib.utr_exit_requested()):
+                if st == ST_ERROR:
+                    return
+                # exit() in a begin probe: later begin probes still run, as in stap.
+            if kind == "end" and st == ST_ERROR:
+                self.lib.utr_set_state(ST_STOPPING)
+
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
+        self.interrupted = True
+
+    def run(self) -> int:
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM,
+                                                            signal.SIGHUP)}
+        try:
+            return self._run()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def _run(self) -> int:
+        lib = self.lib
+        start = time.monotonic()
+        self._run_kind("begin", ST_STARTING)
+        if lib.utr_state() != ST_ERROR:
+            lib.utr_set_state(ST_RUNNING)
+            self._main_loop(start)
+        aborted = lib.utr_exit_requested() == 2
+        if lib.utr_state() == ST_ERROR:
+            self._run_kind("error", ST_ERROR)
+        elif not aborted:
+            self._run_kind("end", ST_STOPPING)
+        lib.utr_set_state(ST_DONE)
+        self.drain()
+        self._final_warnings()
+        return 1 if (self.saw_error or lib.utr_error_count() > 0 or aborted) else 0
+
+    def _main_loop(self, start: float) -> None:
+        lib = self.lib
+        deadline = start + self.timeout if self.timeout else None
+        heap: list[tuple[float, int, int]] = []
+        now = time.monotonic()
+        timers = [p for p in self.probes if p.kind == "timer"]
+        for p in timers:
+            heapq.heappush(heap, (now + self._interval(p), p.index, p.index))
+        byidx = {p.index: p for p in timers}
+        while True:
+            if self.interrupted or lib.utr_exit_requested() or lib.utr_state() == ST_ERROR:
+                return
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return
+            while heap and heap[0][0] <= now:
+                due, _, idx = heapq.heappop(heap)
+                lib.utr_call_probe(idx)
+                p = byidx[idx]
+                nxt = due + self._interval(p)
+                if nxt < now:  # fell behind: skip missed ticks rather than bursting
+                    nxt = now + self._interval(p)
+                heapq.heappush(heap, (nxt, idx, idx))
+                if lib.utr_exit_requested() or lib.utr_state() == ST_ERROR:
+                    break
+            self.drain()
+            if lib.utr_exit_requested() or lib.utr_state() == ST_ERROR:
+                return
+            wake = now + 0.2
+            if heap:
+                wake = min(wake, heap[0][0])
+            if deadline is not None:
+                wake = min(wake, deadline)
+            delay = wake - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    @staticmethod
+    def _interval(p: ProbeInfo) -> float:
+        ns = p.interval_ns
+        if p.randomize_ns:
+            ns += random.randint(-p.randomize_ns, p.randomize_ns)
+        return max(ns, 1) / 1e9
+
+    def _final_warnings(self) -> None:
+        lib = self.lib
+        dropped = int(lib.utr_dropped_count())
+        if dropped:
+            self.err.write(f"WARNING: There were {dropped} transport failures "
+                           f"(output records dropped on a full ring).\n".encode())
+        errors, skipped = int(lib.utr_error_count()), int(lib.utr_skipped_count())
+        if errors or skipped:
+            self.err.write(f"WARNING: Number of errors: {errors}, skipped probes: {skipped}\n".encode())
+        self.err.flush()
+
+    def close(self) -> None:
+        try:
+            del self.base
+            self.mm.close()
+            os.close(self.fd)
+        except (OSError, BufferError):
+            pass
