@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diag import ParseError, ScriptError, SemanticError, UtraceError
-from .lang.preprocess import PPContext
 
 
 @dataclass
@@ -51,17 +50,24 @@ def _fail_pass(n: int, what: str) -> None:
 
 
 def run(opts: Options) -> int:
-    from .elaborate import elaborate
-    from .lang.parser import parse_text
-    from .lang.printer import stapfile
-    from .tapset_loader import TapsetLibrary, search_path_from_env, tapset_dirs
-
     if opts.runtime == "kmod":
         raise UtraceError("ERROR: not supported yet: --runtime=kmod (the kernel-module runtime); "
                           "use --runtime=user")
     if opts.command is not None or opts.pid is not None:
         if opts.last_pass >= 5:
             raise UtraceError("ERROR: not supported yet: attaching to a process with -c/-x")
+    if opts.last_pass == 5 and opts.command is None and opts.pid is None:
+        hit = _manifest_lookup(opts)
+        if hit is not None:
+            if opts.verbose:
+                sys.stderr.write(f"Pass 1-4: skipped, using cached \"{hit[0]}\"\n")
+            return _pass5(opts, *hit)
+
+    from .elaborate import elaborate
+    from .lang.parser import parse_text
+    from .lang.preprocess import PPContext
+    from .lang.printer import stapfile
+    from .tapset_loader import TapsetLibrary, search_path_from_env, tapset_dirs
     pp = PPContext(runtime=opts.runtime, guru_mode=opts.guru)
     if opts.runtime == "kmod":
         pp.runtime = "kernel"
@@ -128,12 +134,17 @@ def run(opts: Options) -> int:
     if opts.last_pass == 4:
         sys.stdout.write(f"{so}\n")
         return 0
+    from .run.session import ProbeInfo
 
-    # Pass 5
-    t = _Timer()
-    from .run.session import ProbeInfo, Session
     probes = [ProbeInfo(d.index, d.kind, d.order, d.interval_ns, d.randomize_ns)
               for d in program.probes]
+    _manifest_store(opts, so, probes)
+    return _pass5(opts, so, probes)
+
+
+def _pass5(opts: Options, so: Path, probes: list) -> int:
+    from .run.session import Session
+    t = _Timer()
     out = _open_output(opts.output)
     if opts.verbose:
         sys.stderr.write("Pass 5: starting run.\n")
@@ -149,6 +160,64 @@ def run(opts: Options) -> int:
     if rc:
         _fail_pass(5, "run")
     return rc
+
+
+def _manifest_key(opts: Options) -> str:
+    """Everything that decides what passes 1-4 produce, down to source file times."""
+    import hashlib
+    import platform
+    from . import __version__
+    from .paths import native_dir, tapset_dir
+    h = hashlib.sha256()
+    for part in (__version__, opts.script_text, opts.script_name, repr(opts.args),
+                 repr(opts.defines), repr(opts.guru), repr(opts.globals_set),
+                 repr(opts.include), opts.runtime, repr(opts.global_display),
+                 platform.release(), os.environ.get("SYSTEMTAP_TAPSET", "")):
+        h.update(part.encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
+    code = Path(__file__).resolve().parent
+    roots = [code, native_dir(), tapset_dir()] + [Path(d) for d in opts.include]
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for f in sorted(root.rglob("*")):
+            if f.suffix in (".py", ".c", ".h", ".stp"):
+                st = f.stat()
+                h.update(f"{f}:{st.st_mtime_ns}:{st.st_size}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def _manifest_lookup(opts: Options):
+    import json
+    from .build.compiler import cache_dir, check_owned
+    from .run.session import ProbeInfo
+    try:
+        path = cache_dir() / f"session_{_manifest_key(opts)}.json"
+        if not path.exists():
+            return None
+        check_owned(path)
+        data = json.loads(path.read_text())
+        so = Path(data["so"])
+        if not so.exists():
+            return None
+        check_owned(so)
+        return so, [ProbeInfo(*p) for p in data["probes"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _manifest_store(opts: Options, so: Path, probes: list) -> None:
+    import json
+    from .build.compiler import cache_dir
+    try:
+        path = cache_dir() / f"session_{_manifest_key(opts)}.json"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"so": str(so), "probes": [
+            [p.index, p.kind, p.order, p.interval_ns, p.randomize_ns] for p in probes]}))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 def _defines(opts: Options) -> list[tuple[str, str]]:

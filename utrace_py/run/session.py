@@ -23,16 +23,37 @@ _ffi = None
 
 
 def ffi():
-    """cffi in ABI mode, declared from the header's CDEF block (one source of truth)."""
+    """cffi in ABI mode, declared from the header's CDEF block (one source of truth).
+
+    The declarations are compiled once into an out-of-line ABI module in the
+    cache (cffi's own format), so a run never imports cffi's C parser.
+    """
     global _ffi
     if _ffi is None:
-        import cffi
+        import hashlib
+        import importlib.util
+        from ..build.compiler import cache_dir, check_owned
         text = (native_dir() / "include" / "utrace_rt.h").read_text()
         start = text.index("/* UTR_CDEF_BEGIN */") + len("/* UTR_CDEF_BEGIN */")
-        end = text.index("/* UTR_CDEF_END */")
-        f = cffi.FFI()
-        f.cdef(text[start:end])
-        _ffi = f
+        cdef = text[start:text.index("/* UTR_CDEF_END */")]
+        name = "_utr_abi_" + hashlib.sha256(cdef.encode()).hexdigest()[:16]
+        path = cache_dir() / f"{name}.py"
+        if not path.exists():
+            import cffi
+            builder = cffi.FFI()
+            builder.cdef(cdef)
+            builder.set_source(name, None)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            import contextlib
+            import io
+            with contextlib.redirect_stdout(io.StringIO()):  # cffi announces "generating ..."
+                builder.emit_python_code(str(tmp))
+            os.replace(tmp, path)
+        check_owned(path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _ffi = mod.ffi
     return _ffi
 
 
