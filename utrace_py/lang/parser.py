@@ -12,6 +12,7 @@ PRINT_FUNCS = {"print", "println", "printf", "printd", "printdln",
 STAT_OPS = {"@count", "@sum", "@min", "@max", "@avg", "@variance"}
 ASSIGN_OPS = {"=", "<<<", "+=", "-=", "*=", "/=", "%=", "<<=", ">>=", ">>>=",
               "&=", "^=", "|=", ".="}
+MAX_NESTING = 200
 NOT_YET = {"@perf", "@probewrite", "@kregister", "@uregister", "@kderef",
            "@uderef", "@const", "@enum"}
 
@@ -23,6 +24,13 @@ class Parser:
         self.src = src
         # Embedded C is allowed in tapsets and with -g.
         self.privileged = privileged
+        self.depth = 0
+
+    def _nest(self, tok: Token | None) -> None:
+        """Bound nesting so every later pass stays within Python's stack."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ParseError(f"nesting too deep (more than {MAX_NESTING} levels)", tok, saw=False)
 
     # -- token access ------------------------------------------------------
     def peek(self, k: int = 0) -> Token | None:
@@ -326,12 +334,14 @@ class Parser:
     # -- statements --------------------------------------------------------
     def parse_block(self) -> A.Block:
         t = self.expect_op("{")
+        self._nest(t)
         b = A.Block(tok=t)
         while True:
             if self.peek() is None:
                 self._fail("expected '}'")
             if self.peek_op("}"):
                 self.next()
+                self.depth -= 1
                 return b
             b.statements.append(self.parse_statement())
 
@@ -539,7 +549,10 @@ class Parser:
 
     # -- expressions -------------------------------------------------------
     def parse_expression(self) -> A.Expression:
-        return self.parse_assignment()
+        self._nest(self.peek())
+        e = self.parse_assignment()
+        self.depth -= 1
+        return e
 
     def parse_assignment(self) -> A.Expression:
         op1 = self.parse_ternary()
@@ -664,7 +677,10 @@ class Parser:
                 lit = A.Literal(tok=t, value=self._number_value(nt, True))
                 lit.type = A.LONG
                 return self._postfix_crement(lit)
-            return A.Unary(tok=t, op=t.text, operand=self.parse_unary())
+            self._nest(t)
+            e = A.Unary(tok=t, op=t.text, operand=self.parse_unary())
+            self.depth -= 1
+            return e
         return self.parse_crement()
 
     def parse_crement(self) -> A.Expression:
@@ -891,6 +907,10 @@ def parse_text(text: str, name: str, args: list[str] | None = None,
                privileged: bool = False, used_args: set[int] | None = None,
                macros: dict | None = None) -> A.StapFile:
     """Lex, preprocess and parse one file."""
+    import sys
+    if sys.getrecursionlimit() < 20000:
+        # Python 3.11 calls between Python functions use no C stack: deep is safe.
+        sys.setrecursionlimit(20000)
     src = SourceFile(name, text, tapset=tapset)
     toks = Lexer(src, args, used_args).tokens()
     pre = Preprocessor(pp or PPContext(), macros)
