@@ -111,6 +111,7 @@ typedef struct utr_map_spec {
     int32_t user_size;      /* N of global a[N], 0 if none (changes the overflow message) */
     int64_t hist_start, hist_stop, hist_interval;
     int32_t bit_shift;      /* @variance(a, shift) */
+    uint8_t want_variance;  /* some @variance reads it: keep Welford's running mean */
 } utr_map_spec;
 
 /* Describes a scalar aggregate at creation. */
@@ -118,6 +119,7 @@ typedef struct utr_stat_spec {
     uint8_t hist_type;
     int64_t hist_start, hist_stop, hist_interval;
     int32_t bit_shift;
+    uint8_t want_variance;  /* some @variance reads it: keep Welford's running mean */
 } utr_stat_spec;
 
 /* Aggregated statistics as read by @count..@variance and printed by @hist_*.

@@ -63,7 +63,7 @@ typedef struct _utr_hist {
     int32_t type;       /* enum utr_hist */
     int32_t buckets;    /* 0 for UTR_HIST_NONE */
     int32_t bit_shift;
-    int32_t pad;
+    int32_t welford;    /* run Welford's update: only globals read by @variance need it, as in stap */
     int64_t start, stop, interval;
 } _utr_hist;
 

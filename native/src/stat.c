@@ -66,6 +66,11 @@ static int64_t _utr_log_bucket_val(int num)
     return (int64_t)(1ull << (num - UTR_HIST_LOG_BUCKET0 - 1));
 }
 
+static int64_t _utr_sd_variance_s(const _utr_sd *sd)
+{
+    return sd->count < 2 ? 0 : _utr_div64(sd->m2, sd->count - 1);
+}
+
 void _utr_sd_add(const _utr_hist *h, _utr_sd *sd, int64_t *hist, int64_t val)
 {
     sd->shift = h->bit_shift;
@@ -83,10 +88,13 @@ void _utr_sd_add(const _utr_hist *h, _utr_sd *sd, int64_t *hist, int64_t val)
             sd->max = val;
         if (val < sd->min)
             sd->min = val;
-        delta = (int32_t)(uint32_t)(uint64_t)_utr_sub(vs, sd->avg_s);
-        sd->avg_s = _utr_add(sd->avg_s, _utr_div64(delta, sd->count));
-        sd->m2 = _utr_add(sd->m2, _utr_mul(delta, _utr_sub(vs, sd->avg_s)));
-        sd->variance_s = sd->count < 2 ? -1 : _utr_div64(sd->m2, sd->count - 1);
+        if (h->welford) {
+            delta = (int32_t)(uint32_t)(uint64_t)_utr_sub(vs, sd->avg_s);
+            sd->avg_s = _utr_add(sd->avg_s, _utr_div64(delta, sd->count));
+            sd->m2 = _utr_add(sd->m2, _utr_mul(delta, _utr_sub(vs, sd->avg_s)));
+        }
+        /* variance_s = m2 / (count - 1) is derived when read (_utr_sd_variance_s):
+         * the same value stat-common.c stores, without a division per sample. */
     }
 
     if (h->type == UTR_HIST_LOG) {
@@ -136,8 +144,8 @@ void _utr_sd_export(const _utr_hist *h, const _utr_sd *sd, const int64_t *hist,
         out->shift = sd->shift;
         out->avg_s = sd->avg_s;
         out->m2 = sd->m2;
-        out->variance_s = sd->variance_s;
-        out->variance = sd->variance_s >> ((2 * sd->shift) & 63);
+        out->variance_s = _utr_sd_variance_s(sd);
+        out->variance = out->variance_s >> ((2 * sd->shift) & 63);
     }
     if (out->buckets)
         memcpy(out->histogram, hist, sizeof(int64_t) * (size_t)out->buckets);
@@ -181,6 +189,7 @@ uint64_t utr_stat_new(const utr_stat_spec *spec)
     if (_utr_hist_init(&h, spec->hist_type, spec->hist_start, spec->hist_stop,
                        spec->hist_interval, spec->bit_shift) < 0)
         return 0;
+    h.welford = spec->want_variance;
     off = utr_region_alloc(_UTR_ALIGN64(sizeof(_utr_stat)) +
                            UTR_STAT_SLOTS * _utr_slot_size(h.buckets));
     if (!off)
@@ -196,11 +205,23 @@ static _utr_slot *_utr_stat_slot(_utr_stat *s, int i)
     return (_utr_slot *)((char *)s + _UTR_ALIGN64(sizeof(_utr_stat)) + (uint64_t)i * s->slot_size);
 }
 
+/* Each thread accumulates into one slot, picked round-robin on its first
+ * sample: as cheap as a TLS read, and threads rarely share a slot's lock.
+ * (sched_getcpu() per sample cost as much as the Welford update itself.) */
+static __thread int my_slot __attribute__((tls_model("initial-exec"))) = -1;
+static int next_slot;
+
+static inline int _utr_my_slot(void)
+{
+    if (UTR_UNLIKELY(my_slot < 0))
+        my_slot = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED) % UTR_STAT_SLOTS;
+    return my_slot;
+}
+
 void utr_stat_add(uint64_t stat, int64_t v)
 {
     _utr_stat *s = UTR_AT(_utr_stat, stat);
-    int cpu = sched_getcpu();
-    _utr_slot *sl = _utr_stat_slot(s, cpu < 0 ? 0 : cpu % UTR_STAT_SLOTS);
+    _utr_slot *sl = _utr_stat_slot(s, _utr_my_slot());
     _utr_spin_lock(&sl->lock);
     _utr_sd_add(&s->hist, &sl->sd, sl->hist, v);
     _utr_spin_unlock(&sl->lock);
@@ -245,7 +266,7 @@ void utr_stat_get(uint64_t stat, utr_stat_data *out)
         if (sl->sd.count) {
             int64_t d = _utr_sub(sl->sd.avg_s, out->avg_s);
             s1 = _utr_add(s1, _utr_mul(_utr_mul(sl->sd.count, d), d));
-            s2 = _utr_add(s2, _utr_mul(sl->sd.count - 1, sl->sd.variance_s));
+            s2 = _utr_add(s2, _utr_mul(sl->sd.count - 1, _utr_sd_variance_s(&sl->sd)));
             out->m2 = _utr_add(out->m2, sl->sd.m2);
         }
         _utr_spin_unlock(&sl->lock);

@@ -153,6 +153,8 @@ static int cmd_stat(int argc, char **argv, int as_map)
     ss.hist_stop = ms.hist_stop = atoll(argv[2]);
     ss.hist_interval = ms.hist_interval = atoll(argv[3]);
     ss.bit_shift = ms.bit_shift = atoi(argv[4]);
+    /* The driver prints @variance, so the aggregate keeps Welford's running mean. */
+    ss.want_variance = ms.want_variance = 1;
     ms.nkeys = 1;
     ms.ktype[0] = UTR_T_LONG;
     ms.vtype = UTR_T_STATS;

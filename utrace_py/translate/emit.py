@@ -316,7 +316,7 @@ class Translator:
             else:
                 s += (f", .hist_type = UTR_HIST_LINEAR, .hist_start = {params[0]}, "
                       f".hist_stop = {params[1]}, .hist_interval = {params[2]}")
-        s += f", .bit_shift = {g.bit_shift or 0}"
+        s += f", .bit_shift = {g.bit_shift or 0}, .want_variance = {int(bool(g.wants_variance))}"
         return s
 
     def _setup(self) -> None:
@@ -435,6 +435,7 @@ class Translator:
             self.out("{")
             self.out(s.code)
             self.out("}")
+            self.out(self.check())
         else:
             raise SemanticError("not supported yet: this statement in translation", s.tok)
 
@@ -457,13 +458,18 @@ class Translator:
             self.out(self.check())
 
     def _can_fail(self, e: A.Expression) -> bool:
+        """Whether an error can be left set without a jump already taken.
+
+        Division, map stores, calls, aggregates and regexes jump to the error
+        label where they fail; what remains is embedded C and the memory
+        reads of printf's %m/%M, which record a fault and carry on.
+        """
         from ..elaborate.walk import walk
         for n in walk(e):
-            if isinstance(n, (A.FunctionCall, A.StatOp, A.HistOp, A.PrintFormat, A.EmbeddedExpr)):
+            if isinstance(n, A.EmbeddedExpr):
                 return True
-            if isinstance(n, (A.Binary, A.Assignment)) and n.op in ("/", "%", "/=", "%="):
-                return True
-            if isinstance(n, (A.Assignment, A.PreCrement, A.PostCrement)):
+            if isinstance(n, A.PrintFormat) and n.format is not None and any(
+                    getattr(c, "conv", "") in ("m", "M") for c in n.components):
                 return True
         return False
 
