@@ -70,8 +70,8 @@ def main() -> None:
     rows.append((f"begin probe: {N:,} array updates + aggregate feeds", f"{loop / 1e6:.1f} ms", "", None))
     rows.append(("  same loop written in C (-O2)", f"{ref / 1e6:.1f} ms", "", None))
     rows.append(("  ratio utrace / C", f"{loop / ref:.2f}x", "<= 3x", loop / ref <= 3))
-    print(f"| measurement | result | goal | met |")
-    print(f"|---|---|---|---|")
+    print("| measurement | result | goal | met |")
+    print("|---|---|---|---|")
     for name, val, goal, ok in rows:
         print(f"| {name} | {val} | {goal} | {'' if ok is None else ('yes' if ok else 'NO')} |")
     print()

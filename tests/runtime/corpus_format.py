@@ -36,7 +36,7 @@ def load(path: Path) -> list[Case]:
     buf: list[str] = []
 
     def flush() -> None:
-        nonlocal buf, sect
+        nonlocal buf
         if cur is None or sect is None:
             buf = []
             return

@@ -10,7 +10,6 @@ strings where SystemTap differs from C.
 import ctypes
 import itertools
 import os
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -26,7 +25,6 @@ M64 = (1 << 64) - 1
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 
 # --------------------------------------------------------------------------

@@ -205,7 +205,6 @@ class Translator:
         self.ind = 1
         locks = self._lock_plan(d.body)
         for gid, mode in locks:
-            g = self._global_by_id(gid)
             n = self.gname[gid]
             self.out(f"if (!utr_{mode}_lock(&G->lock_{n})) {{ utr_count_skipped(); goto unlock_{n}_skip; }}")
         self.stmt(d.body)
@@ -231,12 +230,6 @@ class Translator:
         self.ind = 0
         self.out("}")
         self.out("")
-
-    def _global_by_id(self, gid: int) -> A.VarDecl:
-        for g in self.p.globals:
-            if id(g) == gid:
-                return g
-        raise KeyError(gid)
 
     def _lock_plan(self, body: A.Block) -> list[tuple[int, str]]:
         """Globals this probe touches (through calls too), in one global order: no deadlock."""
