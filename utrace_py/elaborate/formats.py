@@ -44,9 +44,10 @@ def parse_format(fmt: str) -> list[str | Conversion] | str:
             i += 2
             continue
         i += 1
+        # stap's grammar: at most one flag, width, precision, at most one 'l'.
         flags = ""
-        while i < n and fmt[i] in "-+ #0":
-            flags += fmt[i]
+        if i < n and fmt[i] in "-+ #0":
+            flags = fmt[i]
             i += 1
         width = None
         if i < n and fmt[i] == "*":
@@ -68,12 +69,12 @@ def parse_format(fmt: str) -> list[str | Conversion] | str:
                 j = i
                 while i < n and fmt[i].isdigit():
                     i += 1
-                precision = int(fmt[j:i] or "0")
-        # Length modifiers are accepted and ignored, as stap does.
-        while i < n and fmt[i] in "hlLqjzt":
+                if i > j:
+                    precision = int(fmt[j:i])
+        if i < n and fmt[i] == "l":
             i += 1
         if i >= n:
-            return "invalid or missing conversion specifier"
+            return "trailing incomplete print format conversion"
         conv = fmt[i]
         i += 1
         if conv not in LONG_CONVS | STRING_CONVS | MEMORY_CONVS:

@@ -873,6 +873,11 @@ class Parser:
             if ft is None or ft.kind != STRING:
                 self._fail("expected format string")
             pf.format = self.parse_literal().value
+            from ..elaborate.formats import parse_format
+            comps = parse_format(pf.format)
+            if isinstance(comps, str):
+                # stap checks the format while parsing and points at the last token read.
+                raise ParseError(comps, self.toks[self.pos - 1], saw=True)
         elif base in ("printd", "printdln"):
             ft = self.peek()
             if ft is None or ft.kind != STRING:
