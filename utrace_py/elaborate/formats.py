@@ -55,7 +55,7 @@ def parse_format(fmt: str) -> list[str | Conversion] | str:
             i += 1
         else:
             j = i
-            while i < n and fmt[i].isdigit():
+            while i < n and fmt[i] in "0123456789":
                 i += 1
             if i > j:
                 width = int(fmt[j:i])
@@ -67,7 +67,7 @@ def parse_format(fmt: str) -> list[str | Conversion] | str:
                 i += 1
             else:
                 j = i
-                while i < n and fmt[i].isdigit():
+                while i < n and fmt[i] in "0123456789":
                     i += 1
                 if i > j:
                     precision = int(fmt[j:i])

@@ -13,6 +13,11 @@ OPERATORS = sorted("""
 << >> =~ !~ %{ %} %( %? %: %) { } ( ) [ ] ; , . : ? = + - * / % & | ^ ! ~ < > #
 """.split(), key=len, reverse=True)
 
+# stap's lexer uses C's ctype in the C locale: ASCII only.
+_DIGITS = frozenset("0123456789")
+_ALPHA = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_ALNUM = _ALPHA | _DIGITS
+
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f",
             "v": "\v", "\\": "\\", '"': '"', "'": "'", "?": "?"}
 
@@ -136,9 +141,9 @@ class Lexer:
                 out.append(mk(NUMBER, str(cnt), cnt) if c == "$"
                            else mk(STRING, quote_string(str(cnt)), str(cnt)))
                 continue
-            if c in "$@" and c2.isdigit():
+            if c in "$@" and c2 in _DIGITS:
                 j = i + 1
-                while j < n and text[j].isdigit():
+                while j < n and text[j] in _DIGITS:
                     j += 1
                 idx = int(text[i + 1:j])
                 whole = text[i:j]
@@ -162,9 +167,9 @@ class Lexer:
                         t.chain = None if t.kind != JUNK else anchor
                         out.append(t)
                 continue
-            if c.isalpha() or c in "$@_":
+            if c in _ALPHA or c in "$@_":
                 j = i + 1
-                while j < n and (text[j].isalnum() or text[j] in "_$"):
+                while j < n and (text[j] in _ALNUM or text[j] in "_$"):
                     j += 1
                 word = text[i:j]
                 advance(j - i)
@@ -175,9 +180,9 @@ class Lexer:
                 else:
                     out.append(mk(IDENT, word))
                 continue
-            if c.isdigit():
+            if c in _DIGITS:
                 j = i + 1
-                while j < n and text[j].isalnum():
+                while j < n and text[j] in _ALNUM:
                     j += 1
                 word = text[i:j]
                 advance(j - i)

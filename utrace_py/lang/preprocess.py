@@ -57,7 +57,7 @@ def _vercmp(a: str, b: str) -> int:
     def parts(s: str) -> list:
         out = []
         for p in s.replace("-", ".").split("."):
-            out.append((0, int(p), "") if p.isdigit() else (1, 0, p))
+            out.append((0, int(p), "") if p and all(ch in "0123456789" for ch in p) else (1, 0, p))
         return out
     pa, pb = parts(a), parts(b)
     return (pa > pb) - (pa < pb)
