@@ -584,17 +584,9 @@ class Translator:
         self.out(f"utr_iter_init(&{it}, {self.var(d)}, 0, 1, 0, -1);")
         self.out(f"while (utr_iter_next(&{it})) {{")
         self.ind += 1
-        conds = []
-        for i, ix in enumerate(v.indexes):
-            if ix is None:
-                continue
-            if d.index_types[i] == STRING:
-                conds.append(f"strcmp(utr_iter_key_str(&{it}, {i}), {kname}[{i}].s) == 0")
-            else:
-                conds.append(f"utr_iter_key_long(&{it}, {i}) == {kname}[{i}].i")
         full = self.frame.tmp("utr_arg", "k")
         self.frame.decls[-1] = f"utr_arg {full}[{len(v.indexes)}];"
-        self.out(f"if (!({' && '.join(conds) or '1'})) continue;")
+        self.out(f"if (!({self._wildcard_match(d, v.indexes, it, kname)})) continue;")
         for i in range(len(v.indexes)):
             if d.index_types[i] == STRING:
                 self.out(f"{full}[{i}].s = utr_iter_key_str(&{it}, {i});")
@@ -694,6 +686,14 @@ class Translator:
         it = self.frame.tmp("utr_iter", "it")
         r = self.frame.tmp("int64_t", "l")
         fill, kname = self._key_array(d, indexes)
+        match = self._wildcard_match(d, indexes, it, kname)
+        return (f"({{ {fill} {r} = 0; utr_iter_init(&{it}, {self.var(d)}, 0, 1, 0, -1); "
+                f"while (utr_iter_next(&{it})) if ({match}) {{ {r} = 1; break; }} "
+                f"utr_iter_done(&{it}); {r}; }})")
+
+    @staticmethod
+    def _wildcard_match(d: A.VarDecl, indexes: list, it: str, kname: str) -> str:
+        """C test that the iterator's entry equals the given (non-`*`) key columns."""
         conds = []
         for i, ix in enumerate(indexes):
             if ix is None:
@@ -702,9 +702,7 @@ class Translator:
                 conds.append(f"strcmp(utr_iter_key_str(&{it}, {i}), {kname}[{i}].s) == 0")
             else:
                 conds.append(f"utr_iter_key_long(&{it}, {i}) == {kname}[{i}].i")
-        return (f"({{ {fill} {r} = 0; utr_iter_init(&{it}, {self.var(d)}, 0, 1, 0, -1); "
-                f"while (utr_iter_next(&{it})) if ({' && '.join(conds) or '1'}) {{ {r} = 1; break; }} "
-                f"utr_iter_done(&{it}); {r}; }})")
+        return " && ".join(conds) or "1"
 
     def _assign(self, e: A.Assignment) -> str:
         left = e.left
