@@ -150,6 +150,10 @@ void utr_ctime(char *dst, int64_t secs)
         utr_strcpy(dst, "<invalid time>");
         return;
     }
-    snprintf(dst, MAXSTRINGLEN, "%s %s %2d %02d:%02d:%02d %d", days[tm.tm_wday], months[tm.tm_mon],
+    /* Format into a local buffer large enough for any int fields, then copy
+     * (truncating) so that a small -D MAXSTRINGLEN still compiles cleanly. */
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s %s %2d %02d:%02d:%02d %d", days[tm.tm_wday], months[tm.tm_mon],
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year + 1900);
+    utr_strcpy(dst, buf);
 }

@@ -848,6 +848,7 @@ class Translator:
             for i, a in enumerate(e.args):
                 fld = "s" if a.type == STRING else "i"
                 sets.append(f"{argv}[{i}].{fld} = {self.expr(a)};")
+            sets += self._memory_dump_checks(e, argv)
             fmt = c_string(e.format)
             if e.to_string:
                 t = self.frame.tmp("str", "s")
@@ -875,6 +876,29 @@ class Translator:
         for kind, val in pieces:
             parts.append(f"utr_print(c, {val});" if kind == "s" else f"utr_print_long(c, {val});")
         return f"({{ {' '.join(parts)} 0; }})"
+
+    def _memory_dump_checks(self, e: A.PrintFormat, argv: str) -> list[str]:
+        """stap refuses a %m/%M dump larger than a page, before reading anything."""
+        from ..elaborate.formats import Conversion
+        checks, ai = [], 0
+        for comp in e.components:
+            if not isinstance(comp, Conversion):
+                continue
+            if comp.width == -1:
+                ai += 1
+            size, tok = "INT64_C(1)", e.tok
+            if comp.precision == -1:
+                size, tok = f"{argv}[{ai}].i", e.args[ai].tok
+                ai += 1
+            elif comp.precision:
+                size = c_long(comp.precision)
+            if comp.conv in ("m", "M"):
+                checks.append(
+                    f"if (UTR_UNLIKELY({size} > 4096)) {{ snprintf(c->error_buf, MAXSTRINGLEN, "
+                    f"\"%lld is too many bytes for a memory dump\", (long long){size}); "
+                    f"utr_error(c, c->error_buf, {self.loc(tok)}); {self.err_jump()} }}")
+            ai += 1
+        return checks
 
     def _stat_read(self, stat: A.Expression) -> tuple[str, str]:
         """A temporary for aggregated stats and the C statement that fills it."""
