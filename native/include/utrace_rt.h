@@ -150,6 +150,11 @@ int32_t utr_exit_requested(void);
 /* Copies whole records into buf: each is a u32 length, a u8 stream, then the bytes.
  * Returns the number of bytes written (0 when the ring is empty). */
 uint64_t utr_drain(void *buf, uint64_t cap);
+/* Probes the tracer runs on a target's behalf (process.end once the target is
+ * gone) describe that target: context functions report this identity while set. */
+void utr_set_identity(int64_t pid, int64_t tid, int64_t ppid, int64_t uid, int64_t euid,
+                      const char *comm);
+void utr_clear_identity(void);
 /* Set by the tracer before begin probes run: argv of the script (for argv/argc). */
 void utr_set_script_args(int32_t argc, const char **argv);
 /* UTR_CDEF_END */
@@ -370,6 +375,10 @@ static inline int64_t utr_mod(utr_ctx *c, int64_t x, int64_t y, const char *stmt
 /* ---- Tapset support (tapset_support.c) --------------------------------------- */
 
 int64_t utr_gettid(void);
+int64_t utr_pid(void);
+int64_t utr_ppid(void);
+int64_t utr_uid(void);
+int64_t utr_euid(void);
 int64_t utr_cpu(void);
 void utr_set_target_pid(int64_t pid);
 int64_t utr_target_pid(void);

@@ -9,9 +9,53 @@
 
 #include "utrace_rt.h"
 
+/* Identity of the process a tracer-run probe speaks for (see utr_set_identity). */
+static struct {
+    int set;
+    int64_t pid, tid, ppid, uid, euid;
+    char comm[64];
+} ident;
+
+void utr_set_identity(int64_t pid, int64_t tid, int64_t ppid, int64_t uid, int64_t euid,
+                      const char *comm)
+{
+    ident.pid = pid;
+    ident.tid = tid;
+    ident.ppid = ppid;
+    ident.uid = uid;
+    ident.euid = euid;
+    snprintf(ident.comm, sizeof ident.comm, "%s", comm ? comm : "");
+    ident.set = 1;
+}
+
+void utr_clear_identity(void)
+{
+    ident.set = 0;
+}
+
 int64_t utr_gettid(void)
 {
-    return (int64_t)syscall(SYS_gettid);
+    return ident.set ? ident.tid : (int64_t)syscall(SYS_gettid);
+}
+
+int64_t utr_pid(void)
+{
+    return ident.set ? ident.pid : (int64_t)getpid();
+}
+
+int64_t utr_ppid(void)
+{
+    return ident.set ? ident.ppid : (int64_t)getppid();
+}
+
+int64_t utr_uid(void)
+{
+    return ident.set ? ident.uid : (int64_t)getuid();
+}
+
+int64_t utr_euid(void)
+{
+    return ident.set ? ident.euid : (int64_t)geteuid();
 }
 
 int64_t utr_cpu(void)
@@ -35,6 +79,10 @@ int64_t utr_target_pid(void)
 /* The kernel's comm of this process: what stap's execname() reports. */
 void utr_execname(char *dst)
 {
+    if (ident.set) {
+        utr_strcpy(dst, ident.comm);
+        return;
+    }
     FILE *f = fopen("/proc/self/comm", "re");
     dst[0] = 0;
     if (!f)
