@@ -140,7 +140,7 @@ def _version() -> None:
 def _short(o, ch: str, val: str) -> None:
     if ch == "p":
         if val not in ("1", "2", "3", "4", "5"):
-            raise UsageError("ERROR: Invalid pass number (should be 1-5).")
+            raise UsageError("Invalid pass number (should be 1-5).")
         o.last_pass = int(val)
     elif ch == "o":
         o.output = val
@@ -165,7 +165,7 @@ def _short(o, ch: str, val: str) -> None:
             if o.timeout <= 0:
                 raise ValueError
         except ValueError:
-            raise UsageError(f"ERROR: Invalid timeout '{val}' (expected a positive number of seconds)") from None
+            raise UsageError("Invalid timeout interval.") from None
     elif ch == "c":
         o.command = val
     elif ch == "x":

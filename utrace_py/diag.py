@@ -63,7 +63,10 @@ class Token:
         """`identifier 'x' at f:1:2`, as stap prints a token."""
         if self.kind in (EMBEDDED, KEYWORD):
             return f"{self.kind} at {self.loc()}"
-        shown = "".join(c if c.isprintable() else "?" for c in self.text)
+        text = self.text
+        if self.kind == STRING and len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1]  # stap's string tokens hold the body only
+        shown = "".join(c if (c.isprintable() and c.isascii()) else "?" for c in text)
         return f"{self.kind} '{shown}' at {self.loc()}"
 
     def is_op(self, *ops: str) -> bool:
@@ -131,6 +134,24 @@ class ParseError(ScriptError):
         return out + "\n"
 
 
+class ParseErrors(ScriptError):
+    """Every parse error of a file: stap resynchronises at the next top-level keyword."""
+
+    def __init__(self, errors: list[ParseError]) -> None:
+        super().__init__(errors[0].msg)
+        self.errors = errors
+
+    def render(self) -> str:
+        return "".join(e.render() for e in self.errors)
+
+
+class EmptyScript(ScriptError):
+    """A user script with nothing in it (before or after preprocessing)."""
+
+    def render(self) -> str:
+        return str(self) + "\n"
+
+
 @dataclass
 class SemanticError(ScriptError):
     msg: str
@@ -142,21 +163,31 @@ class SemanticError(ScriptError):
     def __post_init__(self) -> None:
         super().__init__(self.msg)
 
-    def render(self) -> str:
+    def render(self, last: list | None = None) -> str:
+        # stap's print_token drops the file name when the previous token it
+        # printed came from the same file: "identifier 'x' at :1:15".
+        last = last if last is not None else [None]
+
+        def tokstr(tok: Token) -> str:
+            s = tok.describe()
+            if last[0] is not None and tok.file is not None and last[0] is tok.file:
+                s = s.replace(f" at {tok.file.name}:", " at :", 1)
+            last[0] = tok.file
+            return s
         align = "        "
         out = f"semantic error: {self.msg}"
         if self.tok is not None or self.tok2 is not None:
             out += ": "
         det = "".join(f"\n{align}{d}" for d in self.details)
         if self.tok is not None:
-            out += self.tok.describe() + det + "\n" + source_excerpt(self.tok, align)
+            out += tokstr(self.tok) + det + "\n" + source_excerpt(self.tok, align)
         else:
             out += det + "\n"
         if self.tok2 is not None:
-            out += self.tok2.describe() + "\n" + source_excerpt(self.tok2, align)
+            out += tokstr(self.tok2) + "\n" + source_excerpt(self.tok2, align)
         out += "\n"
         if self.chain is not None:
-            out += self.chain.render()
+            out += self.chain.render(last)
         return out
 
 

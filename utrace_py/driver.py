@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diag import ParseError, ScriptError, SemanticError, UtraceError
+from .diag import EmptyScript, ParseError, ParseErrors, ScriptError, SemanticError, UtraceError
 
 
 @dataclass
@@ -59,9 +59,11 @@ def run(opts: Options) -> int:
     if opts.last_pass == 5 and opts.command is None and opts.pid is None:
         hit = _manifest_lookup(opts)
         if hit is not None:
+            so, probes, notes = hit
+            sys.stderr.write(notes)  # what passes 1-2 said when the object was built
             if opts.verbose:
-                sys.stderr.write(f"Pass 1-4: skipped, using cached \"{hit[0]}\"\n")
-            return _pass5(opts, *hit)
+                sys.stderr.write(f"Pass 1-4: skipped, using cached \"{so}\"\n")
+            return _pass5(opts, so, probes)
 
     from .elaborate import elaborate
     from .lang.parser import parse_text
@@ -74,12 +76,18 @@ def run(opts: Options) -> int:
 
     # Pass 1
     t = _Timer()
+    used_args: set[int] = set()
     try:
         user = parse_text(opts.script_text, opts.script_name, args=opts.args, pp=pp,
-                          privileged=opts.guru)
-    except ParseError as e:
+                          privileged=opts.guru, used_args=used_args)
+    except EmptyScript as e:
         sys.stderr.write(e.render())
-        sys.stderr.write("1 parse error.\n")
+        _fail_pass(1, "parse")
+        return 1
+    except (ParseError, ParseErrors) as e:
+        n = len(e.errors) if isinstance(e, ParseErrors) else 1
+        sys.stderr.write(e.render())
+        sys.stderr.write(f"{n} parse error{'s' if n > 1 else ''}.\n")
         _fail_pass(1, "parse")
         return 1
     library = TapsetLibrary(tapset_dirs(opts.include + search_path_from_env()), pp)
@@ -98,8 +106,10 @@ def run(opts: Options) -> int:
                             global_display=opts.global_display and opts.last_pass > 2)
     except ScriptError as e:
         sys.stderr.write(e.render())
+        _warn_unused_args(opts, used_args, None)
         _fail_pass(2, "analysis")
         return 1
+    notes = _warn_unused_args(opts, used_args, program)
     if opts.verbose:
         sys.stderr.write(f"Pass 2: analyzed script: {len(program.probes)} probes, "
                          f"{len(program.functions)} functions, {len(program.embeds)} embeds, "
@@ -138,7 +148,7 @@ def run(opts: Options) -> int:
 
     probes = [ProbeInfo(d.index, d.kind, d.order, d.interval_ns, d.randomize_ns)
               for d in program.probes]
-    _manifest_store(opts, so, probes)
+    _manifest_store(opts, so, probes, notes)
     return _pass5(opts, so, probes)
 
 
@@ -201,23 +211,35 @@ def _manifest_lookup(opts: Options):
         if not so.exists():
             return None
         check_owned(so)
-        return so, [ProbeInfo(*p) for p in data["probes"]]
+        return so, [ProbeInfo(*p) for p in data["probes"]], data.get("notes", "")
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _manifest_store(opts: Options, so: Path, probes: list) -> None:
+def _manifest_store(opts: Options, so: Path, probes: list, notes: str) -> None:
     import json
     from .build.compiler import cache_dir
     try:
         path = cache_dir() / f"session_{_manifest_key(opts)}.json"
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"so": str(so), "probes": [
+        tmp.write_text(json.dumps({"so": str(so), "notes": notes, "probes": [
             [p.index, p.kind, p.order, p.interval_ns, p.randomize_ns] for p in probes]}))
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError:
         pass  # a cache that cannot be written only costs time
+
+
+def _warn_unused_args(opts: Options, used: set[int], program) -> str:
+    """stap's warning for arguments the script never reads (unless it uses argv/argc)."""
+    if opts.suppress_warnings:
+        return ""
+    if program is not None and any(g.name in ("argv", "argc") for g in program.globals):
+        return ""
+    text = "".join(f"WARNING: unused command line option ${i}/@{i}\n"
+                   for i in range(1, len(opts.args) + 1) if i not in used)
+    sys.stderr.write(text)
+    return text
 
 
 def _defines(opts: Options) -> list[tuple[str, str]]:

@@ -193,6 +193,11 @@ void utr_ctx_exit(utr_ctx *c)
     if (!c)
         return;
     utr_flush(c);
+    if (c->aborted) {
+        /* abort(): the handler stopped on purpose; not an error. */
+        c->last_error = NULL;
+        c->aborted = 0;
+    }
     if (c->last_error) {
         utr_region_hdr *h = UTR_HDR;
         int64_t n;

@@ -32,7 +32,9 @@ class DerivedProbe:
 
 
 class NoMatch(Exception):
-    pass
+    def __init__(self, msg: str, tok: Token | None = None) -> None:
+        super().__init__(msg)
+        self.tok = tok
 
 
 def _lit_arg(c: A.Component):
@@ -60,7 +62,7 @@ class ProbeDeriver:
                     continue
                 first = loc.components[0].tok
                 raise SemanticError("while resolving probe point", first,
-                                    chain=SemanticError(str(e) or "no match")) from None
+                                    chain=SemanticError(str(e) or "no match", e.tok)) from None
             for d in got:
                 # Each derived probe gets its own tree: pass 2 binds its locals.
                 d.body = copy.deepcopy(d.body)
@@ -129,6 +131,11 @@ class ProbeDeriver:
             what = {"process": "process probes (function, mark, begin/end)",
                     "kernel": "kernel probes", "module": "kernel module probes"}.get(name, f"{name} probes")
             raise SemanticError(f"not supported yet: {what} in the {self.runtime} runtime", tok)
+        if name in ("begin", "end", "error", "never") and len(comps) > 1:
+            raise NoMatch("probe point mismatch", comps[1].tok)
+        if len(comps) == 1 or name not in BUILTIN_FAMILIES:
+            # stap's match_node: an unknown first component is a "probe point mismatch"
+            raise NoMatch("probe point mismatch", tok)
         raise NoMatch("no match")
 
     def _timer(self, comps: list, pp: str, tok: Token, body: A.Block) -> DerivedProbe:
@@ -148,7 +155,7 @@ class ProbeDeriver:
             mult = TIMER_UNITS[unit.functor]
             interval = val * mult
         else:
-            raise NoMatch("no match")
+            raise NoMatch("probe point mismatch", unit.tok)
         rnd = 0
         rest = comps[2:]
         if rest:

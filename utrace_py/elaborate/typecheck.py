@@ -22,7 +22,6 @@ class TypeChecker:
         self.changed = False
         self.final = False
         self.fn: A.FunctionDecl | None = None
-        self.loops = 0
 
     def run(self) -> None:
         for _ in range(50):
@@ -151,6 +150,10 @@ class TypeChecker:
             self.expect(e.right, STRING)
             return STRING
         if isinstance(e, A.Comparison):
+            if isinstance(e.right, A.Literal) and isinstance(e.left, A.Symbol):
+                # stap visits the left operand expecting the right one's known
+                # type, so a mismatch is reported against the variable.
+                self.expr(e.left, e.right.type)
             lt = self.expect(e.left, None)
             rt = self.expect(e.right, lt)
             if lt is None and rt is not None:
@@ -242,6 +245,13 @@ class TypeChecker:
                 if not membership and not getattr(self, "_deleting", False):
                     raise SemanticError("wildcard not allowed in array index", e.tok)
                 continue
+            if isinstance(ix, A.Literal) and d.index_types[i] is not None \
+                    and ix.type != d.index_types[i]:
+                raise SemanticError(
+                    f"type mismatch: expected {d.index_types[i]} but found {ix.type}", ix.tok,
+                    chain=SemanticError(f"index {i} type mismatch ({ix.type})", ix.tok,
+                                        chain=_inferred_here(d.index_types[i], d.index_toks[i],
+                                                             f"type of index {i}")))
             it = self.expr(ix, d.index_types[i])
             if it == STATS:
                 raise SemanticError("invalid use of statistics as an array index", ix.tok)
@@ -300,6 +310,18 @@ class TypeChecker:
     def _call(self, e: A.FunctionCall, want: str | None) -> str | None:
         f: A.FunctionDecl = e.referent
         for i, (a, p) in enumerate(zip(e.args, f.params)):
+            if isinstance(a, A.Literal) and p.type is not None and a.type != p.type:
+                # stap: the literal against the expected type, then the argument
+                # against the parameter (with its origin when a call inferred it)
+                if getattr(p, "type_from_call", None) == i:
+                    second = SemanticError(f"index {i} type mismatch ({a.type})", a.tok,
+                                           chain=_inferred_here(p.type, p.type_tok,
+                                                                f"type of index {i}"))
+                else:
+                    second = SemanticError(f"type mismatch: expected {a.type} but found {p.type}",
+                                           a.tok)
+                raise SemanticError(f"type mismatch: expected {p.type} but found {a.type}",
+                                    a.tok, chain=second)
             at = self.expr(a, p.type)
             if at == STATS:
                 raise SemanticError("invalid use of statistics as a function argument", a.tok)
@@ -308,6 +330,7 @@ class TypeChecker:
                                     chain=_inferred_here(p.type, p.type_tok or p.tok, f"type of index {i}"))
             if p.type is None and at is not None:
                 p.type, p.type_tok = at, a.tok
+                p.type_from_call = i
                 self.changed = True
             elif at is None and p.type is not None:
                 self.expect(a, p.type)
@@ -359,7 +382,7 @@ class TypeChecker:
                 self.stmt(s.elseblock)
         elif isinstance(s, A.WhileLoop):
             self.expect(s.cond, LONG)
-            self._loop(s.block)
+            self.stmt(s.block)
         elif isinstance(s, A.ForLoop):
             if s.init is not None:
                 self.expr(s.init, None)
@@ -367,7 +390,7 @@ class TypeChecker:
                 self.expect(s.cond, LONG)
             if s.incr is not None:
                 self.expr(s.incr, None)
-            self._loop(s.block)
+            self.stmt(s.block)
         elif isinstance(s, A.ForeachLoop):
             self._foreach(s)
         elif isinstance(s, A.ReturnStatement):
@@ -404,19 +427,9 @@ class TypeChecker:
             if s.catch_var is not None:
                 self.expect(s.catch_var, STRING)
             self.stmt(s.catch_block)
-        elif isinstance(s, (A.BreakStatement, A.ContinueStatement)):
-            if self.loops == 0:
-                raise SemanticError(f"'{s.tok.text}' statement outside of loop", s.tok)
         elif isinstance(s, A.NextStatement):
             if self.fn is not None and not self.fn.tapset:
                 raise SemanticError("'next' statement not allowed in a function", s.tok)
-
-    def _loop(self, body: A.Statement) -> None:
-        self.loops += 1
-        try:
-            self.stmt(body)
-        finally:
-            self.loops -= 1
 
     def _foreach(self, s: A.ForeachLoop) -> None:
         if isinstance(s.base, A.HistOp):
@@ -448,4 +461,4 @@ class TypeChecker:
                                     s.tok)
         if s.limit is not None:
             self.expect(s.limit, LONG)
-        self._loop(s.block)
+        self.stmt(s.block)

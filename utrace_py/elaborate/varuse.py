@@ -120,8 +120,10 @@ def check_foreach_mutation(body: A.Node, functions: list[A.FunctionDecl]) -> Non
                         x.operand if not isinstance(x, A.DeleteStatement) else x.value)
                     d = _target_decl(tgt)
                     if d is arr:
+                        # stap reports it at the array element written (its name token)
                         raise SemanticError(
-                            f"variable '{arr.name}' modified during 'foreach' iteration", x.tok)
+                            f"variable '{arr.name}' modified during 'foreach' iteration",
+                            tgt.tok if isinstance(tgt, A.ArrayIndex) else x.tok)
                 if isinstance(x, A.FunctionCall) and x.referent is not None:
                     if id(arr) in _writes(x, set()):
                         raise SemanticError(

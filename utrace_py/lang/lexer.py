@@ -54,6 +54,22 @@ def decode_string(raw: str) -> str:
     return "".join(out)
 
 
+def _lexed_body(raw: str) -> str:
+    """A string body as stap's lexer stores it: escapes it does not pass on lose the backslash."""
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\" and i + 1 < len(raw):
+            e = raw[i + 1]
+            out.append(("\\" + e) if e in "abtnvfr01234567\\x" else e)
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def parse_number(text: str) -> int | None:
     """A literal's value as a signed 64-bit integer, or None if invalid."""
     try:
@@ -190,16 +206,18 @@ class Lexer:
                 continue
             if c == '"':
                 j = i + 1
-                while j < n and text[j] != '"':
+                while j < n and text[j] not in '"\n':
                     if text[j] == "\\" and j + 1 < n:
                         j += 1
                     j += 1
-                if j >= n:
-                    t = mk(JUNK, text[i:i + 1])
+                if j >= n or text[j] == "\n":
+                    # stap ends a string at a newline too; the junk token keeps
+                    # the text read so far, with escapes as its lexer keeps them.
+                    t = mk(JUNK, '"' + _lexed_body(text[i + 1:j]))
                     t.junk_msg = "Could not find matching closing quote"
                     out.append(t)
-                    advance(n - i)
-                    break
+                    advance(min(j + 1, n) - i)
+                    continue
                 raw = text[i + 1:j]
                 advance(j + 1 - i)
                 out.append(mk(STRING, '"' + raw + '"', decode_string(raw)))
@@ -207,7 +225,8 @@ class Lexer:
             if text.startswith("%{", i):
                 end = text.find("%}", i + 2)
                 if end < 0:
-                    t = mk(JUNK, "%{")
+                    # stap's lexer keeps all but the last character read
+                    t = mk(JUNK, "%{" + text[i + 2:n - 1])
                     t.junk_msg = "Could not find matching '%}' to close embedded function block"
                     out.append(t)
                     advance(n - i)
@@ -222,7 +241,7 @@ class Lexer:
                     out.append(mk(OP, op))
                     break
             else:
-                t = mk(JUNK, c)
+                t = mk(JUNK, "\\x%02x" % (ord(c) & 0xFF))
                 advance(1)
                 out.append(t)
         return out

@@ -1,8 +1,8 @@
 """Pass 1c: recursive-descent parser for the whole SystemTap grammar."""
 from __future__ import annotations
 
-from ..diag import (EMBEDDED, IDENT, JUNK, KEYWORD, NUMBER, OP, STRING,
-                    ParseError, SourceFile, Token)
+from ..diag import (EMBEDDED, IDENT, JUNK, KEYWORD, NUMBER, OP, STRING, EmptyScript,
+                    ParseError, ParseErrors, SourceFile, Token)
 from . import ast as A
 from .lexer import Lexer
 from .preprocess import PPContext, Preprocessor
@@ -25,6 +25,7 @@ class Parser:
         # Embedded C is allowed in tapsets and with -g.
         self.privileged = privileged
         self.depth = 0
+        self.in_function = False
 
     def _nest(self, tok: Token | None) -> None:
         """Bound nesting so every later pass stays within Python's stack."""
@@ -37,7 +38,7 @@ class Parser:
         i = self.pos + k
         if i < len(self.toks):
             t = self.toks[i]
-            if t.kind == JUNK and k == 0:
+            if t.kind == JUNK and k == 0 and t.junk_msg:
                 raise ParseError(t.junk_msg or "unknown junk token", t, saw=False)
             return t
         return None
@@ -71,37 +72,60 @@ class Parser:
     def parse_file(self) -> A.StapFile:
         f = A.StapFile(tok=Token(OP, "", self.src, 1, 1), name=self.src.name,
                        tapset=self.src.tapset)
-        while self.peek() is not None:
-            t = self.peek()
-            if t.is_kw("probe"):
-                self.parse_probe(f)
-            elif t.is_kw("global"):
-                self.next()
-                self.parse_global(f, private=False)
-            elif t.is_kw("function"):
-                self.parse_function(f, private=False)
-            elif t.is_kw("private"):
-                self.next()
-                if self.peek_kw("global"):
-                    self.next()
-                    self.parse_global(f, private=True)
-                elif self.peek_kw("function"):
-                    self.parse_function(f, private=True)
-                else:
-                    self._fail("expected 'function' or 'global' after 'private'")
-            elif t.kind == EMBEDDED:
-                self.next()
-                self._check_embedded(t)
-                f.embeds.append(A.EmbeddedCode(tok=t, code=t.text))
-            elif t.is_op(";"):
-                self.next()
-            else:
-                self._fail("expected 'probe', 'global', 'private', 'function', or '%{'")
+        errors: list[ParseError] = []
+        while self.pos < len(self.toks):
+            start = self.pos
+            try:
+                self._top_level(f)
+            except ParseError as e:
+                errors.append(e)
+                self._recover(start)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ParseErrors(errors)
         return f
+
+    def _recover(self, start: int) -> None:
+        """Skip to the next token a top-level item can start with, as stap does."""
+        if self.pos == start:
+            self.pos += 1
+        while self.pos < len(self.toks):
+            t = self.toks[self.pos]
+            if t.is_kw("probe", "private", "global", "function") or t.kind == EMBEDDED:
+                return
+            self.pos += 1
+
+    def _top_level(self, f: A.StapFile) -> None:
+        t = self.peek()
+        if t.is_kw("probe"):
+            self.parse_probe(f)
+        elif t.is_kw("global"):
+            self.next()
+            self.parse_global(f, private=False)
+        elif t.is_kw("function"):
+            self.parse_function(f, private=False)
+        elif t.is_kw("private"):
+            self.next()
+            if self.peek_kw("global"):
+                self.next()
+                self.parse_global(f, private=True)
+            elif self.peek_kw("function"):
+                self.parse_function(f, private=True)
+            else:
+                self._fail("expected 'function' or 'global' after 'private'")
+        elif t.kind == EMBEDDED:
+            self.next()
+            self._check_embedded(t)
+            f.embeds.append(A.EmbeddedCode(tok=t, code=t.text))
+        elif t.is_op(";"):
+            self.next()
+        else:
+            self._fail("expected 'probe', 'global', 'private', 'function', or '%{'")
 
     def _check_embedded(self, t: Token) -> None:
         if not self.privileged:
-            raise ParseError("embedded code in unprivileged script; need stap -g", t, saw=False)
+            raise ParseError("embedded code in unprivileged script; need stap -g", t)
 
     def parse_global(self, f: A.StapFile, private: bool) -> None:
         while True:
@@ -142,6 +166,13 @@ class Parser:
             return
 
     def parse_function(self, f: A.StapFile, private: bool) -> None:
+        self.in_function = True
+        try:
+            self._parse_function(f, private)
+        finally:
+            self.in_function = False
+
+    def _parse_function(self, f: A.StapFile, private: bool) -> None:
         self.next()  # 'function'
         t = self.next()
         if t.kind != IDENT:
@@ -157,6 +188,8 @@ class Parser:
                 p = self.next()
                 if p.kind != IDENT:
                     self._fail("expected identifier", p)
+                if any(q.name == p.text for q in fd.params):
+                    self._fail("duplicate parameter names", p)
                 v = A.VarDecl(tok=p, name=p.text, arity=0)
                 if self.peek_op(":"):
                     self.next()
@@ -201,7 +234,7 @@ class Parser:
             if len(pps) == 1 and t is not None and t.is_op("=", "+="):
                 if pps[0].optional or pps[0].sufficient:
                     self._fail("probe point alias name cannot be optional nor sufficient",
-                               pps[0].components[0].tok)
+                               pps[0].components[0].tok, saw=False)
                 aliases.append(pps[0])
                 epilogue = epilogue or t.text == "+="
                 self.next()
@@ -322,7 +355,7 @@ class Parser:
         from .lexer import parse_number
         v = parse_number(t.text)
         if v is None:
-            self._fail("number invalid or out of range", t, saw=False)
+            self._fail("number invalid or out of range", t)
         if neg:
             v = -v
             if v < -(1 << 63):
@@ -337,8 +370,6 @@ class Parser:
         self._nest(t)
         b = A.Block(tok=t)
         while True:
-            if self.peek() is None:
-                self._fail("expected '}'")
             if self.peek_op("}"):
                 self.next()
                 self.depth -= 1
@@ -354,6 +385,9 @@ class Parser:
             return A.NullStatement(tok=t)
         if t.is_op("{"):
             return self.parse_block()
+        if t.kind == EMBEDDED and not self.privileged:
+            # stap parses it as an expression statement
+            self._fail("embedded expression code in unprivileged script; need stap -g", t)
         if t.kind == EMBEDDED:
             self.next()
             self._check_embedded(t)
@@ -376,6 +410,8 @@ class Parser:
                 return self.parse_try()
             if kw in ("return", "delete", "break", "continue", "next"):
                 self.next()
+                if kw == "return" and not self.in_function:
+                    self._fail("found 'return' not in function context", t)
                 if kw == "return":
                     val = None
                     if not self.peek_op(";", "}"):
@@ -392,6 +428,8 @@ class Parser:
                 if self.peek_op(";"):
                     self.next()
                 return s
+        if t.kind not in (OP, IDENT, NUMBER, STRING, EMBEDDED):
+            self._fail("expected statement")
         e = self.parse_expression()
         if self.peek_op(";"):
             self.next()
@@ -783,8 +821,7 @@ class Parser:
         if t.kind == EMBEDDED:
             self.next()
             if not self.privileged:
-                raise ParseError("embedded expression code in unprivileged script; need stap -g",
-                                 t, saw=False)
+                raise ParseError("embedded expression code in unprivileged script; need stap -g", t)
             return A.EmbeddedExpr(tok=t, code=t.text)
         if t.is_op("("):
             self.next()
@@ -841,6 +878,8 @@ class Parser:
                     if self.peek_op(","):
                         self.next()
                         continue
+                    if not self.peek_op(")"):
+                        self._fail("expected one of ') ,'")
                     break
             self.expect_op(")")
             return fc
@@ -860,7 +899,7 @@ class Parser:
                 if self.peek_op("]"):
                     self.next()
                     break
-                self._fail("expected ',' or ']'")
+                self._fail("expected one of '] ,'")
             return ai
         return sym
 
@@ -891,19 +930,20 @@ class Parser:
                 pf.hist = h
                 return pf
             self.pos = save
-        first = base == "print" or base == "println"
-        if not self.peek_op(")"):
-            if not first:
-                self.expect_op(",")
-            while True:
-                pf.args.append(self.parse_expression())
-                if self.peek_op(","):
-                    self.next()
-                    continue
-                break
+        # As stap: print/sprint need one argument, printd/printdln two
+        # (the delimiter counting as consumed); separators are ", )".
+        consumed = base not in ("print", "println")
+        min_args = {"print": 1, "printd": 2, "printdln": 2}.get(base, 0)
+        while min_args or not self.peek_op(")"):
+            if consumed:
+                if not self.peek_op(",", ")"):
+                    self._fail("expected one of ', )'")
+                self.next()
+            pf.args.append(self.parse_expression())
+            consumed = True
+            if min_args:
+                min_args -= 1
         self.expect_op(")")
-        if base in ("printd", "printdln") and len(pf.args) < 1:
-            self._fail("expected at least one argument", t, saw=False)
         return pf
 
 
@@ -917,7 +957,10 @@ def parse_text(text: str, name: str, args: list[str] | None = None,
         # Python 3.11 calls between Python functions use no C stack: deep is safe.
         sys.setrecursionlimit(20000)
     src = SourceFile(name, text, tapset=tapset)
-    toks = Lexer(src, args, used_args).tokens()
+    raw = Lexer(src, args, used_args).tokens()
     pre = Preprocessor(pp or PPContext(), macros)
-    toks = pre.run(toks)
+    toks = pre.run(raw)
+    if not toks and not tapset:
+        raise EmptyScript(f"Input file '{name}' is empty after preprocessing." if raw
+                          else f"Input file '{name}' is empty.")
     return Parser(toks, src, privileged or tapset).parse_file()

@@ -76,21 +76,47 @@ class Preprocessor:
         self.ctx = ctx
         self.macros: dict[str, Macro] = dict(library_macros or {})
 
-    # -- macros -----------------------------------------------------------
-    def collect_macros(self, toks: list[Token]) -> list[Token]:
-        """Remove @define blocks, remembering them; return the rest."""
+    # One pass, as stap's scanner: a conditional is decided where it stands,
+    # an @define is recorded only in a branch that is kept (PR18462), and a
+    # macro's expansion is spliced back into the stream, so conditionals and
+    # further macros inside it are processed too.
+    def run(self, toks: list[Token]) -> list[Token]:
+        # Junk (a bad $N, an open quote) is reported by the parser, and only
+        # if it survives the conditionals, as stap does.
+        self._toks = list(toks)
         out: list[Token] = []
-        i = 0
-        while i < len(toks):
-            t = toks[i]
-            if t.is_op("@define"):
-                i = self._define(toks, i)
-                continue
-            out.append(t)
-            i += 1
+        self._block(0, out, ())
         return out
 
-    def _define(self, toks: list[Token], i: int) -> int:
+    def _block(self, i: int, out: list[Token] | None, terminators: tuple[str, ...]) -> int:
+        """Copy tokens to out (None = skip) until a terminator; return its index."""
+        toks = self._toks
+        while i < len(toks):
+            t = toks[i]
+            if t.kind == OP and t.text in terminators:
+                return i
+            if t.is_op("%("):
+                i = self._conditional(i, out)
+                continue
+            if t.is_op("%:") and terminators == ("%)",):
+                raise ParseError("invalid conditional - duplicate '%:'", t, saw=False)
+            if t.is_op("%?", "%:", "%)"):
+                raise ParseError("incomplete conditional - missing '%('", t, saw=False)
+            if t.is_op("@define"):
+                i = self._define(toks, i, record=out is not None)
+                continue
+            if out is not None and self._is_macro(t):
+                self._splice(i)
+                continue
+            if out is not None:
+                out.append(t)
+            i += 1
+        return i
+
+    def _is_macro(self, t: Token) -> bool:
+        return t.kind == OP and t.text.startswith("@") and t.text[1:] in self.macros
+
+    def _define(self, toks: list[Token], i: int, record: bool = True) -> int:
         start = toks[i]
         i += 1
         if i >= len(toks) or toks[i].kind != IDENT:
@@ -123,105 +149,106 @@ class Preprocessor:
             j += 1
         if depth:
             raise ParseError("incomplete macro definition", start, saw=False)
-        self.macros[name_tok.text] = Macro(name_tok.text, params, toks[i + 1:j - 1], name_tok)
+        if record:
+            self.macros[name_tok.text] = Macro(name_tok.text, params, toks[i + 1:j - 1], name_tok)
         return j
 
-    def expand(self, toks: list[Token], depth: int = 0) -> list[Token]:
+    def _splice(self, i: int) -> None:
+        """Replace the macro invocation at i by its expansion."""
+        toks = self._toks
+        t = toks[i]
+        depth, c = 0, t.chain
+        while c is not None:
+            depth += 1
+            c = c.chain
         if depth > 64:
-            raise ParseError("recursive macro invocation", toks[0] if toks else None, saw=False)
-        out: list[Token] = []
-        i = 0
-        while i < len(toks):
-            t = toks[i]
-            name = t.text[1:] if t.kind == OP and t.text.startswith("@") else None
-            if name is None or name not in self.macros:
-                out.append(t)
-                i += 1
-                continue
-            m = self.macros[name]
-            i += 1
-            args: list[list[Token]] = []
-            if m.params:
-                if i >= len(toks) or not toks[i].is_op("("):
-                    raise ParseError("expected '('", toks[i] if i < len(toks) else t)
-                i += 1
-                cur: list[Token] = []
-                level = 0
-                while True:
-                    if i >= len(toks):
-                        raise ParseError("expected ')'", t)
-                    a = toks[i]
-                    if a.is_op("(", "[", "{"):
-                        level += 1
-                    elif a.is_op(")", "]", "}"):
-                        if level == 0 and a.is_op(")"):
-                            args.append(cur)
-                            i += 1
-                            break
-                        level -= 1
-                    elif a.is_op(",") and level == 0:
+            raise ParseError("recursive macro invocation", t, saw=False)
+        m = self.macros[t.text[1:]]
+        j = i + 1
+        args: list[list[Token]] = []
+        if m.params:
+            if j >= len(toks) or not toks[j].is_op("("):
+                raise ParseError("expected '('", toks[j] if j < len(toks) else t)
+            j += 1
+            cur: list[Token] = []
+            level = 0
+            while True:
+                if j >= len(toks):
+                    raise ParseError("expected ')'", t)
+                a = toks[j]
+                if a.is_op("(", "[", "{"):
+                    level += 1
+                elif a.is_op(")", "]", "}"):
+                    if level == 0 and a.is_op(")"):
                         args.append(cur)
-                        cur = []
-                        i += 1
-                        continue
-                    cur.append(a)
-                    i += 1
-                if len(args) != len(m.params):
-                    raise ParseError(
-                        f"invalid macro invocation: expected {len(m.params)} parameters, got {len(args)}",
-                        t, saw=False)
-            body: list[Token] = []
-            for b in m.body:
-                pname = b.text[1:] if b.kind == OP and b.text.startswith("@") else None
-                if pname in m.params:
-                    body.extend(args[m.params.index(pname)])
-                else:
-                    c = Token(b.kind, b.text, b.file, b.line, b.col, b.value, t, b.junk_msg)
-                    body.append(c)
-            out.extend(self.expand(body, depth + 1))
-        return out
+                        j += 1
+                        break
+                    level -= 1
+                elif a.is_op(",") and level == 0:
+                    args.append(cur)
+                    cur = []
+                    j += 1
+                    continue
+                cur.append(a)
+                j += 1
+            if len(args) != len(m.params):
+                raise ParseError(
+                    f"invalid macro invocation: expected {len(m.params)} parameters, got {len(args)}",
+                    t, saw=False)
+        body: list[Token] = []
+        for b in m.body:
+            pname = b.text[1:] if b.kind == OP and b.text.startswith("@") else None
+            if pname in m.params:
+                body.extend(args[m.params.index(pname)])
+            else:
+                body.append(Token(b.kind, b.text, b.file, b.line, b.col, b.value, t, b.junk_msg))
+        toks[i:j] = body
 
-    # -- conditionals ------------------------------------------------------
-    def conditionals(self, toks: list[Token]) -> list[Token]:
-        out: list[Token] = []
-        self._cond_block(toks, 0, out, terminators=())
-        return out
-
-    def _cond_block(self, toks: list[Token], i: int, out: list[Token] | None,
-                    terminators: tuple[str, ...]) -> int:
-        """Copy tokens to out (None = skip) until a terminator; return its index."""
-        while i < len(toks):
-            t = toks[i]
-            if t.kind == OP and t.text in terminators:
-                return i
-            if t.is_op("%("):
-                i = self._conditional(toks, i, out)
-                continue
-            if t.is_op("%?", "%:", "%)"):
-                raise ParseError("incomplete conditional", t, saw=False)
-            if out is not None:
-                out.append(t)
-            i += 1
-        return i
-
-    def _conditional(self, toks: list[Token], i: int, out: list[Token] | None) -> int:
+    def _conditional(self, i: int, out: list[Token] | None) -> int:
+        toks = self._toks
         start = toks[i]
         j = i + 1
-        while j < len(toks) and not toks[j].is_op("%?"):
-            if toks[j].is_op("%(", "%)", "%:"):
-                raise ParseError("expected '%?' marker for conditional", toks[j])
+        # Macros in the condition are expanded first (only where the branch counts).
+        while j < len(toks) and not toks[j].is_op("%?", "%(", "%)", "%:"):
+            if out is not None and self._is_macro(toks[j]):
+                self._splice(j)
+                continue
             j += 1
+        # stap evaluates `l op r` before it looks for the '%?', so its errors come first.
+        if out is not None:
+            self._stap_order_check(toks, i)
+        if j < len(toks) and not toks[j].is_op("%?"):
+            raise ParseError("expected '%?' marker for conditional", toks[j])
         if j >= len(toks):
             raise ParseError("expected '%?' marker for conditional", start, saw=False)
         cond = self._eval(toks[i + 1:j], start) if out is not None else False
-        k = self._cond_block(toks, j + 1, out if cond else None, ("%:", "%)"))
+        k = self._block(j + 1, out if cond else None, ("%:", "%)"))
         if k >= len(toks):
-            raise ParseError("incomplete conditional - missing '%)'", start, saw=False)
+            raise ParseError("incomplete conditional at end of file", start, saw=False)
         if toks[k].is_op("%:"):
-            k = self._cond_block(toks, k + 1, None if cond or out is None else out, ("%)",))
+            k = self._block(k + 1, None if cond or out is None else out, ("%)",))
             if k >= len(toks):
-                raise ParseError("incomplete conditional - missing '%)'", start, saw=False)
+                raise ParseError("incomplete conditional at end of file", start, saw=False)
         return k + 1
+
+    def _stap_order_check(self, toks: list[Token], i: int) -> None:
+        """Report errors in the order stap meets them: it reads `l op r`, evaluates
+        that, then wants `&&`, `||` or `%?`."""
+        start = toks[i]
+        j = i + 1
+        if j + 1 < len(toks) and toks[j].kind == NUMBER and toks[j + 1].is_op("%?"):
+            return  # utrace's single-number condition
+        while True:
+            if j + 2 >= len(toks):
+                raise ParseError("incomplete condition after '%('", start, saw=False)
+            self._eval_one(toks[j:j + 3], start)
+            n = toks[j + 3] if j + 3 < len(toks) else None
+            if n is not None and n.is_op("&&", "||"):
+                j += 4
+                continue
+            if n is None or not n.is_op("%?"):
+                raise ParseError("expected '%?' marker for conditional", start, saw=False)
+            return
 
     def _eval(self, cond: list[Token], start: Token) -> bool:
         if not cond:
@@ -240,9 +267,23 @@ class Preprocessor:
             raise ParseError("expected comparison operator", toks[1] if len(toks) > 1 else
                              (toks[0] if toks else start))
         lhs, op, rhs = toks
-        if rhs.kind not in (STRING, NUMBER):
-            raise ParseError("expected literal string or number", rhs)
         name = lhs.text if lhs.kind == IDENT else None
+        if name in ("kernel_v", "kernel_vr", "systemtap_v") and rhs.kind != STRING:
+            raise ParseError("expected string literal", rhs, saw=False)
+        if name not in ("arch", "runtime", "systemtap_privilege", "guru_mode") and not (
+                name or "").startswith("CONFIG_") and name not in (
+                "kernel_v", "kernel_vr", "systemtap_v"):
+            if lhs.kind == STRING and rhs.kind == NUMBER:
+                raise ParseError("expected string literal as right value", rhs, saw=False)
+            if lhs.kind == NUMBER and rhs.kind == STRING:
+                raise ParseError("expected number literal as right value", rhs, saw=False)
+            if not (lhs.kind == rhs.kind and lhs.kind in (STRING, NUMBER)):
+                raise ParseError("expected 'arch', 'kernel_v', 'kernel_vr', 'systemtap_v',\n"
+                                 "             'runtime', 'systemtap_privilege', 'CONFIG_...', or\n"
+                                 "             comparison between strings or integers", lhs,
+                                 saw=False)
+        if rhs.kind not in (STRING, NUMBER):
+            raise ParseError("expected string literal", rhs, saw=False)
         if name in ("kernel_v", "kernel_vr", "systemtap_v"):
             have = {"kernel_v": self.ctx.kernel_v, "kernel_vr": self.ctx.kernel_vr,
                     "systemtap_v": self.ctx.systemtap_v}[name]
@@ -283,13 +324,6 @@ class Preprocessor:
             raise ParseError("expected 'arch' or 'kernel_v' or 'kernel_vr' or 'CONFIG_...'\n"
                              "   or comparison between strings or integers", lhs)
         raise ParseError("expected comparison between strings or integers", lhs)
-
-    def run(self, toks: list[Token]) -> list[Token]:
-        # Junk (a bad $N, an open quote) is reported by the parser, and only
-        # if it survives the conditionals, as stap does.
-        toks = self.collect_macros(toks)
-        toks = self.expand(toks)
-        return self.conditionals(toks)
 
 
 def _split(toks: list[Token], op: str) -> list[list[Token]]:

@@ -130,9 +130,9 @@ class Session:
             self.drain()
             st = self.lib.utr_state()
             if kind == "begin" and (st == ST_ERROR or self.lib.utr_exit_requested()):
-                if st == ST_ERROR:
-                    return
-                # exit() in a begin probe: later begin probes still run, as in stap.
+                # exit() ends the starting phase: stap runs later begin probes only
+                # while the session is still starting.
+                return
             if kind == "end" and st == ST_ERROR:
                 self.lib.utr_set_state(ST_STOPPING)
 
@@ -155,15 +155,14 @@ class Session:
         if lib.utr_state() != ST_ERROR:
             lib.utr_set_state(ST_RUNNING)
             self._main_loop(start)
-        aborted = lib.utr_exit_requested() == 2
         if lib.utr_state() == ST_ERROR:
             self._run_kind("error", ST_ERROR)
-        elif not aborted:
+        else:
             self._run_kind("end", ST_STOPPING)
         lib.utr_set_state(ST_DONE)
         self.drain()
         self._final_warnings()
-        return 1 if (self.saw_error or lib.utr_error_count() > 0 or aborted) else 0
+        return 1 if (self.saw_error or lib.utr_error_count() > 0) else 0
 
     def _main_loop(self, start: float) -> None:
         lib = self.lib

@@ -445,10 +445,12 @@ class Translator:
             self.out("goto out;")
         elif isinstance(s, A.DeleteStatement):
             self._delete(s.value)
-        elif isinstance(s, A.BreakStatement):
-            self.out(f"goto {self.frame.loops[-1][0]};")
-        elif isinstance(s, A.ContinueStatement):
-            self.out(f"goto {self.frame.loops[-1][1]};")
+        elif isinstance(s, (A.BreakStatement, A.ContinueStatement)):
+            if not self.frame.loops:
+                # stap finds this while translating, not in pass 2.
+                raise SemanticError(f"cannot '{s.tok.text}' outside loop", s.tok)
+            brk, cont = self.frame.loops[-1]
+            self.out(f"goto {brk if isinstance(s, A.BreakStatement) else cont};")
         elif isinstance(s, A.NextStatement):
             self.out("goto next_probe;" if self.frame.kind == "probe" else "goto out;")
         elif isinstance(s, A.TryBlock):
@@ -504,6 +506,7 @@ class Translator:
         self.out(f"goto {end};")
         self.out(f"{catch}:")
         self.ind += 1
+        self.out(f"if (c->aborted) {self.err_jump()}")  # abort() is not catchable
         if s.catch_var is not None:
             self.out(f"utr_strcpy({self.var(s.catch_var.referent)}, c->last_error);")
         self.out("c->last_error = NULL; c->last_stmt = NULL;")

@@ -194,14 +194,35 @@ x7y
 --- script
 probe begin {
   printd(", ", 1, "a", 2)
+  printd("|", "x", "y")
+  printdln("-", 3, 4, "z")
+  printdln("::", "only", 5)
+  exit()
+}
+--- stdout
+1, a, 2x|y3-4-z
+only::5
+=== a_printd_needs_two_values
+# stap's parser wants two values after the delimiter: it takes the ')' as a
+# separator, parses the next statement as the second value, then wants ', )'.
+--- script
+probe begin {
+  printd(", ", 1, "a", 2)
   printd("|", "x")
   printdln("-", 3, 4, "z")
   printdln("::", "only")
   exit()
 }
---- stdout
-1, a, 2x3-4-z
-only
+--- stderr
+parse error: expected one of ', )'
+        saw: identifier 'printdln' at <input>:5:3
+     source:   printdln("::", "only")
+               ^
+
+1 parse error.
+Pass 1: parse failed.  [man error::pass1]
+--- exit
+1
 === a_sprint_family
 --- script
 probe begin {
