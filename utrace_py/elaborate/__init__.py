@@ -32,37 +32,31 @@ def elaborate(user: A.StapFile, library: TapsetLibrary, *, runtime: str = "user"
     resolver = Resolver(user, library)
 
     probes: list[DerivedProbe] = []
-    for p in user.probes:
-        for d in deriver.derive(p):
-            resolver.resolve_probe(d.body, d.locals)
-            probes.append(d)
-    if not probes:
-        raise SemanticError("no probes found")
-    done = 0
-    while done < len(resolver.pulled_files):
-        f = resolver.pulled_files[done]
-        done += 1
-        for p in f.probes:
+
+    def add(file_probes: list[A.Probe], synthetic: bool) -> None:
+        for p in file_probes:
             for d in deriver.derive(p):
-                d.synthetic = True
+                d.synthetic = synthetic
                 resolver.resolve_probe(d.body, d.locals)
                 probes.append(d)
 
-    checker = TypeChecker(probes, resolver.used_functions())
-    checker.run()
+    add(user.probes, False)
+    if not probes:
+        raise SemanticError("no probes found")
+    done = 0
+    # Probes of the tapset files a script pulls in run too (argv's begin probe).
+    while done < len(resolver.pulled_files):
+        done += 1
+        add(resolver.pulled_files[done - 1].probes, True)
+
+    TypeChecker(probes, resolver.used_functions()).run()
 
     if global_display:
         shown = unread_written_globals(probes, resolver.used_functions(), user.globals)
         if shown:
             text = "".join(display_probe(g) for g in shown)
-            synth = parse_text(text, "<global display>", tapset=True)
-            for p in synth.probes:
-                for d in deriver.derive(p):
-                    d.synthetic = True
-                    resolver.resolve_probe(d.body, d.locals)
-                    probes.append(d)
-            checker = TypeChecker(probes, resolver.used_functions())
-            checker.run()
+            add(parse_text(text, "<global display>", tapset=True).probes, True)
+            TypeChecker(probes, resolver.used_functions()).run()
 
     for d in probes:
         check_foreach_mutation(d.body, resolver.used_functions())

@@ -527,19 +527,7 @@ class Parser:
         s.base = self.parse_indexable()
         if self.peek_op("["):
             self.next()
-            while True:
-                if self.peek_op("*"):
-                    self.next()
-                    s.array_slice.append(None)
-                else:
-                    s.array_slice.append(self.parse_expression())
-                if self.peek_op(","):
-                    self.next()
-                    continue
-                if self.peek_op("]"):
-                    self.next()
-                    break
-                self._fail("expected ',' or ']'")
+            s.array_slice = self._index_list("expected ',' or ']'")
         t2 = self.peek()
         if t2 is not None and t2.kind == OP and t2.text.startswith("@"):
             if t2.text not in STAT_OPS:
@@ -560,6 +548,23 @@ class Parser:
         self.expect_op(")")
         s.block = self.parse_statement()
         return s
+
+    def _index_list(self, error: str) -> list:
+        """Keys after a '[': expressions or '*' wildcards (None), up to the ']'."""
+        keys: list = []
+        while True:
+            if self.peek_op("*"):
+                self.next()
+                keys.append(None)
+            else:
+                keys.append(self.parse_expression())
+            if self.peek_op(","):
+                self.next()
+                continue
+            if self.peek_op("]"):
+                self.next()
+                return keys
+            self._fail(error)
 
     def parse_indexable(self):
         t = self.peek()
@@ -886,21 +891,7 @@ class Parser:
         sym = A.Symbol(tok=t, name=name)
         if self.peek_op("["):
             self.next()
-            ai = A.ArrayIndex(tok=t, base=sym)
-            while True:
-                if self.peek_op("*"):
-                    self.next()
-                    ai.indexes.append(None)
-                else:
-                    ai.indexes.append(self.parse_expression())
-                if self.peek_op(","):
-                    self.next()
-                    continue
-                if self.peek_op("]"):
-                    self.next()
-                    break
-                self._fail("expected one of '] ,'")
-            return ai
+            return A.ArrayIndex(tok=t, base=sym, indexes=self._index_list("expected one of '] ,'"))
         return sym
 
     def parse_print(self, t: Token) -> A.PrintFormat:
