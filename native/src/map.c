@@ -312,10 +312,35 @@ static int32_t _utr_get_or_create(_utr_map *m, const utr_arg *key, int *created)
 
 /* ---- public operations ---- */
 
+/* The commonest map, one integer key: the lookup without the general
+ * per-column loops (hash, compare) or the offset tables. */
+static inline __attribute__((always_inline)) int32_t _utr_find_long1(_utr_map *m, int64_t k)
+{
+    uint64_t h = _utr_mix((uint64_t)k);
+    uint32_t hash = (uint32_t)(h ^ (h >> 32));
+    int32_t n = __atomic_load_n(&_H(m)[hash & (uint32_t)(m->nhash - 1)], __ATOMIC_ACQUIRE);
+    const char *base = (const char *)m + m->ent_off;
+    uint32_t size = m->entry_size, koff = m->key_off[0];
+    while (n) {
+        const _utr_ent *e = (const _utr_ent *)(base + (uint64_t)(n - 1) * size);
+        int64_t v;
+        memcpy(&v, (const char *)e + koff, 8);
+        if (v == k)
+            return n;
+        n = e->hnext;
+    }
+    return 0;
+}
+
+static inline int _utr_long1(const _utr_map *m)
+{
+    return m->nkeys == 1 && m->ktype[0] != UTR_T_STRING;
+}
+
 int64_t utr_map_get_long(uint64_t map, const utr_arg *key)
 {
     _utr_map *m = _M(map);
-    int32_t n = _utr_find(m, key, _utr_hash(m, key));
+    int32_t n = _utr_long1(m) ? _utr_find_long1(m, key[0].i) : _utr_find(m, key, _utr_hash(m, key));
     int64_t v = 0;
     if (n)
         memcpy(&v, _V(m, _E(m, n)), 8);
@@ -341,7 +366,9 @@ int utr_map_set_long(uint64_t map, const utr_arg *key, int64_t v, const char **e
     int created;
     int32_t n;
     _MAP_LOCK(m);
-    n = _utr_get_or_create(m, key, &created);
+    n = _utr_long1(m) ? _utr_find_long1(m, key[0].i) : 0;
+    if (!n)
+        n = _utr_get_or_create(m, key, &created);
     if (n)
         memcpy(_V(m, _E(m, n)), &v, 8);
     _MAP_UNLOCK(m);
