@@ -51,7 +51,7 @@ def main() -> None:
         warm = statistics.median(timed(utrace_cmd() + exit_script, env)[0] for _ in range(7))
         py = statistics.median(timed([sys.executable, "-c", "pass"], env)[0] for _ in range(7))
         loop_ns = []
-        for _ in range(2):
+        for _ in range(6):
             _, out = timed(utrace_cmd() + ["-D", "MAXACTION=100000000", "--no-global-var-display", "-e", LOOP], env)
             ns, cnt = map(int, out.split())
             assert cnt == N
@@ -63,13 +63,15 @@ def main() -> None:
             _, out = timed([str(exe), str(N)], env)
             ref_ns.append(int(out.split()[0]))
     loop, ref = min(loop_ns), min(ref_ns)
+    loop_med, ref_med = statistics.median(loop_ns), statistics.median(ref_ns)
     rows.append(("start-up, cold (empty cache)", f"{cold * 1000:.0f} ms", "<= 1500 ms", cold <= 1.5))
     rows.append(("start-up, new script (runtime cached)", f"{cold_script * 1000:.0f} ms", "", None))
     rows.append(("start-up, warm (cached object)", f"{warm * 1000:.0f} ms", "<= 150 ms", warm <= 0.15))
     rows.append(("  python interpreter alone", f"{py * 1000:.0f} ms", "", None))
     rows.append((f"begin probe: {N:,} array updates + aggregate feeds", f"{loop / 1e6:.1f} ms", "", None))
     rows.append(("  same loop written in C (-O2)", f"{ref / 1e6:.1f} ms", "", None))
-    rows.append(("  ratio utrace / C", f"{loop / ref:.2f}x", "<= 3x", loop / ref <= 3))
+    rows.append(("  ratio utrace / C (best of each)", f"{loop / ref:.2f}x", "<= 3x", loop / ref <= 3))
+    rows.append(("  ratio utrace / C (median of each)", f"{loop_med / ref_med:.2f}x", "", None))
     print("| measurement | result | goal | met |")
     print("|---|---|---|---|")
     for name, val, goal, ok in rows:
