@@ -53,9 +53,6 @@ def run(opts: Options) -> int:
     if opts.runtime == "kmod":
         raise UtraceError("ERROR: not supported yet: --runtime=kmod (the kernel-module runtime); "
                           "use --runtime=user")
-    if opts.command is not None or opts.pid is not None:
-        if opts.last_pass >= 5:
-            raise UtraceError("ERROR: not supported yet: attaching to a process with -c/-x")
     if opts.last_pass == 5 and opts.command is None and opts.pid is None:
         hit = _manifest_lookup(opts)
         if hit is not None:
@@ -146,8 +143,8 @@ def run(opts: Options) -> int:
         return 0
     from .run.session import ProbeInfo
 
-    probes = [ProbeInfo(d.index, d.kind, d.order, d.interval_ns, d.randomize_ns)
-              for d in program.probes]
+    probes = [ProbeInfo(d.index, d.kind, d.order, d.interval_ns, d.randomize_ns,
+                        d.target_path, d.target_pid) for d in program.probes]
     _manifest_store(opts, so, probes, notes)
     return _pass5(opts, so, probes)
 
@@ -158,7 +155,12 @@ def _pass5(opts: Options, so: Path, probes: list) -> int:
     out = _open_output(opts.output)
     if opts.verbose:
         sys.stderr.write("Pass 5: starting run.\n")
-    sess = Session(so, probes, out, opts.args, opts.timeout, opts.verbose)
+    if opts.command is None and opts.pid is None and any(
+            p.kind.startswith("process.") for p in probes):
+        raise UtraceError("ERROR: process probes need a process to trace: give -c CMD or -x PID "
+                          "(system-wide process probes are the kernel runtime's)")
+    sess = Session(so, probes, out, opts.args, opts.timeout, opts.verbose,
+                   command=opts.command, pid=opts.pid)
     try:
         rc = sess.run()
     finally:
@@ -223,7 +225,8 @@ def _manifest_store(opts: Options, so: Path, probes: list, notes: str) -> None:
         path = cache_dir() / f"session_{_manifest_key(opts)}.json"
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"so": str(so), "notes": notes, "probes": [
-            [p.index, p.kind, p.order, p.interval_ns, p.randomize_ns] for p in probes]}))
+            [p.index, p.kind, p.order, p.interval_ns, p.randomize_ns, p.target_path,
+             p.target_pid] for p in probes]}))
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError:

@@ -155,6 +155,8 @@ uint64_t utr_drain(void *buf, uint64_t cap);
 void utr_set_identity(int64_t pid, int64_t tid, int64_t ppid, int64_t uid, int64_t euid,
                       const char *comm);
 void utr_clear_identity(void);
+/* target(): the pid given with -x or started with -c. */
+void utr_set_target_pid(int64_t pid);
 /* Set by the tracer before begin probes run: argv of the script (for argv/argc). */
 void utr_set_script_args(int32_t argc, const char **argv);
 /* UTR_CDEF_END */
@@ -380,7 +382,6 @@ int64_t utr_ppid(void);
 int64_t utr_uid(void);
 int64_t utr_euid(void);
 int64_t utr_cpu(void);
-void utr_set_target_pid(int64_t pid);
 int64_t utr_target_pid(void);
 void utr_execname(char *dst);
 void utr_str_replace(char *dst, const char *s, const char *from, const char *to);

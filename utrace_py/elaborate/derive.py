@@ -29,6 +29,9 @@ class DerivedProbe:
     locals: list = field(default_factory=list)
     index: int = -1
     synthetic: bool = False
+    # process(...) probes: which processes they are for (None: any traced one)
+    target_path: str | None = None
+    target_pid: int | None = None
 
 
 class NoMatch(Exception):
@@ -126,7 +129,9 @@ class ProbeDeriver:
         for fam in BUILTIN_FAMILIES:
             if fnmatch.fnmatchcase(fam, name) and fam in ("begin", "end", "error", "never") and len(comps) == 1:
                 return [DerivedProbe(fam, fam, tok, body)]
-        if name in ("process", "kernel", "module", "syscall", "perf", "procfs",
+        if name == "process":
+            return [self._process(comps, pp, tok, body)]
+        if name in ("kernel", "module", "syscall", "perf", "procfs",
                     "netfilter", "java", "python"):
             what = {"process": "process probes (function, mark, begin/end)",
                     "kernel": "kernel probes", "module": "kernel module probes"}.get(name, f"{name} probes")
@@ -137,6 +142,24 @@ class ProbeDeriver:
             # stap's match_node: an unknown first component is a "probe point mismatch"
             raise NoMatch("probe point mismatch", tok)
         raise NoMatch("no match")
+
+    def _process(self, comps: list, pp: str, tok: Token, body: A.Block) -> DerivedProbe:
+        """process[("PATH"|PID)].begin/.end; the rest of the family is other issues' work."""
+        head, rest = comps[0], [c.functor for c in comps[1:]]
+        arg = _lit_arg(head)
+        path = pid = None
+        if isinstance(arg, str):
+            path = resolve_executable(arg)
+            if path is None:
+                raise SemanticError(f"cannot find executable '{arg}'", head.tok)
+        elif isinstance(arg, int):
+            pid = arg
+        if rest in (["begin"], ["end"]) and all(c.arg is None for c in comps[1:]):
+            return DerivedProbe("process." + rest[0], pp, tok, body,
+                                target_path=path, target_pid=pid)
+        what = ".".join(rest) or "process"
+        raise SemanticError(f"not supported yet: process probe '{what}' in the {self.runtime} "
+                            "runtime (process.begin and process.end are)", tok)
 
     def _timer(self, comps: list, pp: str, tok: Token, body: A.Block) -> DerivedProbe:
         unit = comps[1]
@@ -169,6 +192,16 @@ class ProbeDeriver:
             if rnd > interval:
                 raise SemanticError("randomization value must be less than the interval", r.tok)
         return DerivedProbe("timer", pp, tok, body, interval_ns=interval, randomize_ns=rnd)
+
+
+def resolve_executable(name: str) -> str | None:
+    """A process("NAME") path as stap resolves it: through $PATH when it has no '/'."""
+    import os
+    import shutil
+    found = name if "/" in name else shutil.which(name)
+    if found is None or not os.path.exists(found):
+        return None
+    return os.path.realpath(found)
 
 
 def _merge_bodies(al: A.ProbeAlias, body: A.Block) -> A.Block:

@@ -64,11 +64,21 @@ class ProbeInfo:
     order: int
     interval_ns: int = 0
     randomize_ns: int = 0
+    target_path: str | None = None
+    target_pid: int | None = None
+
+    def matches(self, ident) -> bool:
+        return ((self.target_path is None or self.target_path == ident.exe)
+                and (self.target_pid is None or self.target_pid == ident.pid))
 
 
 class Session:
     def __init__(self, so_path: Path, probes: list[ProbeInfo], out: BinaryIO,
-                 script_args: list[str], timeout: float | None, verbose: int = 0) -> None:
+                 script_args: list[str], timeout: float | None, verbose: int = 0,
+                 command: str | None = None, pid: int | None = None) -> None:
+        self.so_path = so_path
+        self.command, self.target_pid = command, pid
+        self.target = None
         self.f = ffi()
         self.lib = self.f.dlopen(str(so_path))
         self.probes = probes
@@ -124,7 +134,7 @@ class Session:
 
     # -- probes ---------------------------------------------------------------
     def _run_kind(self, kind: str, state: int) -> None:
-        for p in sorted((p for p in self.probes if p.kind == kind), key=lambda p: (p.order, p.index)):
+        for p in self._ordered(kind):
             self.lib.utr_set_state(state)
             self.lib.utr_call_probe(p.index)
             self.drain()
@@ -151,10 +161,15 @@ class Session:
     def _run(self) -> int:
         lib = self.lib
         start = time.monotonic()
+        if self.target_pid is not None:
+            lib.utr_set_target_pid(self.target_pid)  # target() in begin probes, as stap -x
         self._run_kind("begin", ST_STARTING)
-        if lib.utr_state() != ST_ERROR:
+        if lib.utr_state() != ST_ERROR and not lib.utr_exit_requested():
             lib.utr_set_state(ST_RUNNING)
-            self._main_loop(start)
+            if (self.command is None and self.target_pid is None) or self._start_target():
+                self._main_loop(start)
+        if self.target is not None and not self.target.exited():
+            self.target.unload()
         if lib.utr_state() == ST_ERROR:
             self._run_kind("error", ST_ERROR)
         else:
@@ -163,6 +178,45 @@ class Session:
         self.drain()
         self._final_warnings()
         return 1 if (self.saw_error or lib.utr_error_count() > 0) else 0
+
+    def _start_target(self) -> bool:
+        """Start (-c) or attach (-x) the target and run its process.begin probes in it."""
+        from .target import TargetError, TargetProcess
+        t = TargetProcess(str(self.so_path), self.fd, self.size)
+        try:
+            if self.command is not None:
+                t.spawn(self.command)
+            else:
+                t.attach(self.target_pid)
+            self.target = t
+            self.lib.utr_set_target_pid(t.pid)
+            for p in self._ordered("process.begin"):
+                if p.matches(t.identity):
+                    t.call_probe(p.index)
+                    self.drain()
+            t.release()
+        except TargetError as e:
+            self.drain()
+            self.err.write((str(e) + "\n").encode())
+            self.saw_error = True
+            return False
+        return True
+
+    def _ordered(self, kind: str) -> list[ProbeInfo]:
+        return sorted((p for p in self.probes if p.kind == kind), key=lambda p: (p.order, p.index))
+
+    def _target_ended(self) -> None:
+        """process.end probes, run here on the target's behalf: it can no longer run code."""
+        ident = self.target.identity
+        self.lib.utr_set_identity(ident.pid, ident.pid, ident.ppid, ident.uid, ident.euid,
+                                  ident.comm.encode())
+        try:
+            for p in self._ordered("process.end"):
+                if p.matches(ident):
+                    self.lib.utr_call_probe(p.index)
+                    self.drain()
+        finally:
+            self.lib.utr_clear_identity()
 
     def _main_loop(self, start: float) -> None:
         lib = self.lib
@@ -176,6 +230,11 @@ class Session:
         while True:
             if self.interrupted or lib.utr_exit_requested() or lib.utr_state() == ST_ERROR:
                 return
+            if self.target is not None and self.target.exit_status is None and self.target.exited():
+                self.drain()
+                self._target_ended()
+                if self.command is not None:
+                    return  # stap ends a -c session when its command exits
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return
@@ -192,7 +251,7 @@ class Session:
             self.drain()
             if lib.utr_exit_requested() or lib.utr_state() == ST_ERROR:
                 return
-            wake = now + 0.2
+            wake = now + (0.02 if self.target is not None else 0.2)
             if heap:
                 wake = min(wake, heap[0][0])
             if deadline is not None:

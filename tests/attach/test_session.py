@@ -1,0 +1,136 @@
+"""-c and -x sessions: process.begin runs in the target, process.end for it, state shared."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, need, run_utrace
+from tests.injector.conftest import Target, read_line
+
+PROGS = ROOT / "tests" / "testprogs"
+
+
+@pytest.fixture(scope="module")
+def progs(tmp_path_factory) -> Path:
+    need(shutil.which("gcc") is not None, "gcc")
+    out = tmp_path_factory.mktemp("attprogs")
+    for name in ("att_hello", "att_waiter"):
+        subprocess.run(["gcc", "-O1", "-o", str(out / name), str(PROGS / f"{name}.c")],
+                       check=True, timeout=120)
+    out.chmod(0o755)
+    return out
+
+
+BEGIN_END = ('probe begin { println("begin") } '
+             'probe process.begin { printf("process.begin %d %d %s\\n", pid(), target(), execname()) } '
+             'probe process.end { printf("process.end %d %s\\n", pid(), execname()) } '
+             'probe end { println("end") }')
+
+
+def test_c_runs_begin_in_the_target_and_end_for_it(progs):
+    r = run_utrace(["-c", f"{progs / 'att_hello'} 3", "-e", BEGIN_END])
+    assert r.returncode == 0, r.stderr  # the script's status, not the command's
+    lines = r.stdout.splitlines()
+    assert lines[0] == "begin"
+    _, pid, target, name = lines[1].split()
+    assert lines[1].startswith("process.begin") and pid == target and name == "att_hello"
+    assert lines[2] == f"hello from {pid}"  # the command's own output, after process.begin
+    assert lines[3] == f"process.end {pid} att_hello"
+    assert lines[4:] == ["end"]
+
+
+def test_c_with_shell_syntax_goes_through_sh(progs):
+    r = run_utrace(["-c", f"{progs / 'att_hello'} | cat", "-e",
+                    'probe process.begin { println(execname()) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "sh"
+    assert "hello from" in r.stdout
+
+
+def test_process_path_filter(progs):
+    script = (f'probe process("{progs / "att_hello"}").begin {{ println("mine") }} '
+              'probe process("/bin/true").begin { println("not mine") }')
+    r = run_utrace(["-c", str(progs / "att_hello"), "-e", script])
+    assert r.returncode == 0, r.stderr
+    assert "mine" in r.stdout.splitlines() and "not mine" not in r.stdout
+
+
+def test_x_shares_globals_and_leaves_the_process_as_it_was(progs):
+    t = Target([progs / "att_waiter"])
+    try:
+        script = ('global n; probe process.begin { n = pid() * 2 } '
+                  'probe timer.ms(200) { exit() } '
+                  'probe end { printf("n==2*target: %d\\n", n == 2 * target()) }')
+        r = run_utrace(["-x", str(t.pid), "-e", script])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "n==2*target: 1\n"
+        status = Path(f"/proc/{t.pid}/status").read_text()
+        assert "TracerPid:\t0" in status
+        assert "State:\tS" in status or "State:\tR" in status
+        maps = Path(f"/proc/{t.pid}/maps").read_text()
+        assert "utrace" not in maps and "memfd:utrace" not in maps
+        rc, out = t.finish()
+        assert (rc, out) == (0, "bye 2999997\n")
+    finally:
+        t.kill()
+
+
+def test_x_refusals_are_clear():
+    r = run_utrace(["-x", "999999999", "-e", "probe process.begin { }"])
+    assert r.returncode == 1
+    assert "999999999" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_process_probes_need_a_target():
+    r = run_utrace(["-e", "probe process.begin { }"])
+    assert r.returncode == 1
+    assert "need a process to trace" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_command_is_clear():
+    r = run_utrace(["-c", "/no/such/program", "-e", "probe process.begin { }"])
+    assert r.returncode == 1
+    assert "/no/such/program" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_tracer_killed_mid_session_leaves_the_target_running(progs):
+    t = Target([progs / "att_waiter"])
+    try:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        p = subprocess.Popen([sys.executable, "-m", "utrace_py", "-x", str(t.pid), "-e",
+                              'probe process.begin { println("in") }'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+        assert read_line(p.stdout, timeout=60) == "in\n"
+        p.kill()
+        p.wait(timeout=30)
+        time.sleep(0.2)
+        assert "TracerPid:\t0" in Path(f"/proc/{t.pid}/status").read_text()
+        rc, out = t.finish()
+        assert (rc, out) == (0, "bye 2999997\n")
+    finally:
+        t.kill()
+
+
+def test_sigint_with_x_ends_the_session_and_keeps_the_process(progs):
+    t = Target([progs / "att_waiter"])
+    try:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        p = subprocess.Popen([sys.executable, "-m", "utrace_py", "-x", str(t.pid), "-e",
+                              'probe process.begin { println("in") } probe end { println("out") }'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+        assert read_line(p.stdout, timeout=60) == "in\n"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert (out, p.returncode) == (b"out\n", 0), err
+        assert "utrace" not in Path(f"/proc/{t.pid}/maps").read_text()
+        rc, out = t.finish()
+        assert (rc, out) == (0, "bye 2999997\n")
+    finally:
+        t.kill()

@@ -1,0 +1,187 @@
+"""Pass 5, target side: start or attach the traced process, load the handlers into it, watch it."""
+from __future__ import annotations
+
+import os
+import select
+import shlex
+from dataclasses import dataclass
+
+from ..diag import UtraceError
+
+_SHELL_CHARS = set("|&;<>()$`\\\"'*?[]{}~#=%\n")
+
+
+def command_argv(cmd: str) -> list[str]:
+    """Split like a shell; anything a shell must interpret goes through /bin/sh -c."""
+    try:
+        argv = shlex.split(cmd)
+    except ValueError:
+        argv = []
+    if not argv or any(ch in _SHELL_CHARS for ch in cmd if ch not in "\"'\\"):
+        return ["/bin/sh", "-c", cmd]
+    return argv
+
+
+@dataclass
+class Identity:
+    """Who the target is, captured while it lives, for probes run after it is gone."""
+    pid: int
+    ppid: int
+    uid: int
+    euid: int
+    comm: str
+    exe: str
+
+
+def read_identity(pid: int) -> Identity:
+    status = {}
+    with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            status[k] = v.strip()
+    uids = status.get("Uid", "0 0").split()
+    try:
+        exe = os.path.realpath(f"/proc/{pid}/exe")
+    except OSError:
+        exe = ""
+    return Identity(pid, int(status.get("PPid", "0")), int(uids[0]), int(uids[1]),
+                    status.get("Name", ""), exe)
+
+
+class TargetError(UtraceError):
+    pass
+
+
+class TargetProcess:
+    """One traced process: the handler library loaded, the region shared, its exit watched."""
+
+    def __init__(self, so_path: str, memfd: int, size: int) -> None:
+        self.so_path = so_path
+        self.memfd = memfd
+        self.size = size
+        self.pid = 0
+        self.spawned = False
+        self.identity: Identity | None = None
+        self.exit_status: int | None = None
+        self._pidfd: int | None = None
+        self._region_addr = 0
+        self._lib_handle = 0
+
+    # -- start -------------------------------------------------------------------
+    def spawn(self, cmd: str) -> None:
+        from injector.errors import InjectorError
+        from injector.tracee import Tracee
+        argv = command_argv(cmd)
+        try:
+            tr = Tracee.spawn(argv)
+        except (InjectorError, OSError) as e:
+            raise TargetError(f"ERROR: cannot start '{cmd}': {e}") from None
+        self.pid, self.spawned = tr.pid, True
+        try:
+            tr.run_to_entry()
+            self._inject(tr)
+        except BaseException:
+            tr.kill()
+            raise
+        self._tracee = tr
+
+    def attach(self, pid: int) -> None:
+        from injector.errors import InjectorError
+        from injector.tracee import Tracee
+        try:
+            tr = Tracee.attach(pid)
+        except (InjectorError, OSError) as e:
+            raise TargetError(f"ERROR: cannot trace process {pid}: {e}") from None
+        self.pid = pid
+        try:
+            self._inject(tr)
+        except BaseException:
+            tr.detach()
+            raise
+        self._tracee = tr
+
+    def _inject(self, tr) -> None:
+        from injector import loader
+        from injector.errors import InjectorError
+        try:
+            self.identity = read_identity(tr.pid)
+            lib = loader.load_library(tr, self.so_path)
+            self._lib = lib
+            self._lib_handle = lib.handle
+            self._region_addr = loader.map_memfd(tr, self.memfd, self.size)
+            if lib.call("utr_script_setup", self._region_addr, self.size, 0) != 0:
+                raise TargetError(f"ERROR: the handler library failed to start in process {tr.pid}")
+            lib.call("utr_set_target_pid", tr.pid)
+        except InjectorError as e:
+            raise TargetError(f"ERROR: cannot load the handlers into process {tr.pid}: {e}") from None
+
+    def call_probe(self, index: int) -> None:
+        """Run one probe handler in the target, on a borrowed thread."""
+        self._lib.call("utr_call_probe", index, timeout=30.0)
+
+    def release(self) -> None:
+        """Let the target run on its own; keep watching for its exit."""
+        self._tracee.detach()
+        self._tracee = None
+        if not self.spawned:
+            try:
+                self._pidfd = os.pidfd_open(self.pid)
+            except OSError:
+                self._pidfd = None
+
+    # -- watching ----------------------------------------------------------------
+    def exited(self) -> bool:
+        if self.exit_status is not None:
+            return True
+        if self.spawned:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.exit_status = 0
+                return True
+            if pid == 0:
+                return False
+            self.exit_status = os.waitstatus_to_exitcode(status)
+            return True
+        if self._pidfd is not None:
+            r, _, _ = select.select([self._pidfd], [], [], 0)
+            if r:
+                self.exit_status = 0
+                os.close(self._pidfd)
+                self._pidfd = None
+                return True
+            return False
+        try:
+            os.kill(self.pid, 0)
+            return False
+        except ProcessLookupError:
+            self.exit_status = 0
+            return True
+        except PermissionError:
+            return False
+
+    # -- end ------------------------------------------------------------------------
+    def unload(self) -> None:
+        """Take our memory out of a target that outlives the session (-x)."""
+        if self.exited() or not self._region_addr:
+            return
+        from injector import elfsyms, loader
+        from injector.errors import InjectorError
+        from injector.tracee import Tracee
+        try:
+            tr = Tracee.attach(self.pid)
+        except (InjectorError, OSError):
+            return  # gone or no longer ours: nothing of ours can be reached
+        try:
+            loader.unmap(tr, self._region_addr, self.size)
+            libc = elfsyms.find_object(tr.pid, tr.maps(), elfsyms.LIBC)
+            dlclose = elfsyms.resolve(libc, "dlclose") if libc is not None else None
+            if dlclose and self._lib_handle:
+                tr.call(dlclose[0], self._lib_handle)
+            from injector import remote
+            remote.release_scratch(tr)
+        except InjectorError:
+            pass
+        finally:
+            tr.detach()
+        self._region_addr = 0
