@@ -96,26 +96,94 @@ def _first_load_vaddr(path: str) -> int:
     return _phdr_cache[key]
 
 
+# One parsed symbol table per library file and process: building pyelftools'
+# section map costs ~10 ms a time, and an attach looks up dozens of names.
+_tables: dict[tuple, object] = {}
+# Where resolved symbols persist between runs (set by the session; None: memory only).
+_persist_dir: str | None = None
+_persisted: dict[tuple, dict] = {}
+
+
+def set_cache_dir(path: str | None) -> None:
+    """Keep resolved dynamic symbols in `path` (a private directory) across processes."""
+    global _persist_dir
+    _persist_dir = path
+
+
+def _persist_file(fid: tuple) -> str | None:
+    if _persist_dir is None:
+        return None
+    return os.path.join(_persist_dir, "elfsyms-%x-%x-%x-%x.json" % fid)
+
+
+def _persisted_table(fid: tuple) -> dict:
+    if fid not in _persisted:
+        table: dict = {}
+        path = _persist_file(fid)
+        if path is not None:
+            try:
+                st = os.stat(path)
+                if st.st_uid == os.getuid() and not st.st_mode & 0o022:
+                    import json
+                    with open(path, encoding="utf-8") as f:
+                        table = json.load(f)
+            except (OSError, ValueError):
+                table = {}
+        _persisted[fid] = table
+    return _persisted[fid]
+
+
+def _remember(fid: tuple, name: str, found: tuple[int, int] | None) -> None:
+    table = _persisted_table(fid)
+    table[name] = list(found) if found else None
+    path = _persist_file(fid)
+    if path is None:
+        return
+    import json
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump(table, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only a cache
+
+
+def _table(path: str, fid: tuple):
+    t = _tables.get(fid)
+    if t is None:
+        f = open(path, "rb")  # kept open: the ELFFile reads lazily from it
+        elf = ELFFile(f)
+        t = elf.get_section_by_name(".gnu.hash") or elf.get_section_by_name(".dynsym")
+        _tables[fid] = t
+    return t
+
+
 def dynsym(path: str, name: str) -> tuple[int, int] | None:
     """(st_value, st_size) of a defined dynamic symbol of an ELF file, or None."""
-    key = (_file_id(path), name)
+    fid = _file_id(path)
+    key = (fid, name)
     if key in _cache:
         return _cache[key]
+    known = _persisted_table(fid)
+    if name in known:
+        found = tuple(known[name]) if known[name] else None
+        _cache[key] = found
+        return found
     found = None
-    with open(path, "rb") as f:
-        elf = ELFFile(f)
-        table = elf.get_section_by_name(".gnu.hash")
-        if table is not None:
+    table = _table(path, fid)
+    if table is not None:
+        if table.name == ".gnu.hash":
             sym = table.get_symbol(name)
             syms = [sym] if sym is not None else []
         else:
-            table = elf.get_section_by_name(".dynsym")
-            syms = table.get_symbol_by_name(name) or [] if table is not None else []
+            syms = table.get_symbol_by_name(name) or []
         for sym in syms:
             if sym["st_shndx"] != "SHN_UNDEF" and sym["st_value"]:
                 found = (sym["st_value"], sym["st_size"])
                 break
     _cache[key] = found
+    _remember(fid, name, found)
     return found
 
 

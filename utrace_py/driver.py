@@ -201,7 +201,7 @@ def _manifest_key(opts: Options) -> str:
 
 def _manifest_lookup(opts: Options):
     import json
-    from .build.compiler import cache_dir, check_owned
+    from .cachedir import cache_dir, check_owned
     from .run.session import ProbeInfo
     try:
         path = cache_dir() / f"session_{_manifest_key(opts)}.json"
@@ -220,7 +220,7 @@ def _manifest_lookup(opts: Options):
 
 def _manifest_store(opts: Options, so: Path, probes: list, notes: str) -> None:
     import json
-    from .build.compiler import cache_dir
+    from .cachedir import cache_dir
     try:
         path = cache_dir() / f"session_{_manifest_key(opts)}.json"
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

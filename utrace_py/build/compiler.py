@@ -4,12 +4,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import stat
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..cachedir import cache_dir, check_owned
 from ..diag import UtraceError
 from ..paths import native_dir
 
@@ -25,26 +25,6 @@ SCRIPT_WARN = ["-Wall", "-Wno-unused-label", "-Wno-unused-variable", "-Wno-unuse
 
 class BuildError(UtraceError):
     pass
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    d = Path(base) / "utrace"
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = d.stat()
-    if st.st_uid != os.getuid():
-        raise BuildError(f"ERROR: cache directory {d} is not owned by you (uid {st.st_uid}); "
-                         "refusing to load code from it")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        os.chmod(d, 0o700)
-    return d
-
-
-def check_owned(path: Path) -> None:
-    st = path.stat()
-    if st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise BuildError(f"ERROR: cached object {path} is not owned by you or is writable by "
-                         "others; refusing to load it (remove it and run again)")
 
 
 def find_cc() -> str:

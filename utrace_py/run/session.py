@@ -32,7 +32,7 @@ def ffi():
     if _ffi is None:
         import hashlib
         import importlib.util
-        from ..build.compiler import cache_dir, check_owned
+        from ..cachedir import cache_dir, check_owned
         text = (native_dir() / "include" / "utrace_rt.h").read_text()
         start = text.index("/* UTR_CDEF_BEGIN */") + len("/* UTR_CDEF_BEGIN */")
         cdef = text[start:text.index("/* UTR_CDEF_END */")]
@@ -183,11 +183,16 @@ class Session:
         """Start (-c) or attach (-x) the target and run its process.begin probes in it."""
         from .target import TargetError, TargetProcess
         t = TargetProcess(str(self.so_path), self.fd, self.size)
+        t0 = time.monotonic()
         try:
             if self.command is not None:
                 t.spawn(self.command)
             else:
                 t.attach(self.target_pid)
+            if self.verbose:
+                self.err.write(f"Pass 5: {'started' if self.command else 'attached to'} process "
+                               f"{t.pid} ({t.threads} threads) and loaded the handlers in "
+                               f"{(time.monotonic() - t0) * 1000:.1f} ms\n".encode())
             self.target = t
             self.lib.utr_set_target_pid(t.pid)
             for p in self._ordered("process.begin"):

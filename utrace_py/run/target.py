@@ -66,6 +66,7 @@ class TargetProcess:
         self._pidfd: int | None = None
         self._region_addr = 0
         self._lib_handle = 0
+        self.threads = 0
 
     # -- start -------------------------------------------------------------------
     def spawn(self, cmd: str) -> None:
@@ -101,9 +102,12 @@ class TargetProcess:
         self._tracee = tr
 
     def _inject(self, tr) -> None:
-        from injector import loader
+        from injector import elfsyms, loader
         from injector.errors import InjectorError
+        from ..cachedir import cache_dir
+        elfsyms.set_cache_dir(str(cache_dir()))
         try:
+            self.threads = len(tr.tids)
             self.identity = read_identity(tr.pid)
             lib = loader.load_library(tr, self.so_path)
             self._lib = lib
