@@ -139,3 +139,32 @@ def test_sigint_with_x_ends_the_session_and_keeps_the_process(progs):
         assert (rc, out) == (0, "bye 2999997\n")
     finally:
         t.kill()
+
+
+def run_cycles(target_exe: Path, cycles: int) -> None:
+    """Repeated -x sessions on a busy 16-thread target: each runs a probe inside it and
+    leaves it untraced, unpatched and running; at the end it finishes normally."""
+    t = Target([target_exe, "16", "busy"])
+    try:
+        for i in range(cycles):
+            r = run_utrace(["-x", str(t.pid), "-e",
+                            f'probe process.begin {{ printf("%d {i}\\n", pid()) }} '
+                            'probe timer.ms(1) { exit() }'])
+            assert (r.returncode, r.stdout) == (0, f"{t.pid} {i}\n"), r.stderr
+            states = [Path(f"/proc/{t.pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                      for tid in os.listdir(f"/proc/{t.pid}/task")]
+            assert len(states) == 16 and not set(states) & {"t", "T"}, states
+            assert "TracerPid:\t0" in Path(f"/proc/{t.pid}/status").read_text()
+            assert not ours_in_maps(t.pid)
+        rc, out = t.finish(timeout=30)
+        assert (rc, out) == (0, "done value=7 usr1=0\n")
+    finally:
+        t.kill()
+
+
+def test_repeated_sessions_on_a_busy_16_thread_target(tmp_path):
+    need(shutil.which("gcc") is not None, "gcc")
+    exe = tmp_path / "inj_threads"
+    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(exe), str(PROGS / "inj_threads.c")],
+                   check=True, timeout=120)
+    run_cycles(exe, 20)  # bench/torture_attach.py runs 200
