@@ -124,8 +124,9 @@ def test_deleted_executable_read_through_map_files(progs, tmp_path):
 
 def test_other_mount_namespace_read_through_proc_root(progs, tmp_path):
     need(shutil.which("unshare") is not None, "unshare")
-    need(os.geteuid() == 0 or os.path.exists("/proc/sys/kernel/unprivileged_userns_clone"),
-         "mount namespaces (root or user namespaces)")
+    need(os.geteuid() == 0 or subprocess.run(["unshare", "-Ur", "true"],
+                                             capture_output=True).returncode == 0,
+         "mount namespaces (root, or unprivileged user namespaces)")
     # The program runs from a tmpfs mounted only in its namespace: the path in its maps
     # does not exist (or is another file) in ours.
     d = tmp_path / "ns"
