@@ -144,7 +144,7 @@ def run(opts: Options) -> int:
     from .run.session import ProbeInfo
 
     probes = [ProbeInfo(d.index, d.kind, d.order, d.interval_ns, d.randomize_ns,
-                        d.target_path, d.target_pid) for d in program.probes]
+                        d.target_path, d.target_pid, d.function) for d in program.probes]
     _manifest_store(opts, so, probes, notes)
     return _pass5(opts, so, probes)
 
@@ -226,7 +226,7 @@ def _manifest_store(opts: Options, so: Path, probes: list, notes: str) -> None:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"so": str(so), "notes": notes, "probes": [
             [p.index, p.kind, p.order, p.interval_ns, p.randomize_ns, p.target_path,
-             p.target_pid] for p in probes]}))
+             p.target_pid, p.function] for p in probes]}))
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError:

@@ -389,6 +389,11 @@ void utr_text_str(char *dst, const char *in, int64_t len, int64_t quoted);
 void utr_tokenize(utr_ctx *c, char *dst, const char *input, const char *delim);
 void utr_ctime(char *dst, int64_t secs);
 
+/* ---- Probe sites (sites.c) ------------------------------------------------------ */
+
+/* Called by a site's trampoline in the traced thread: site_id is the probe's index. */
+void utr_site_hit(uint64_t site_id, void *regs);
+
 /* ---- Regular expressions (regex.c) ----------------------------------------- */
 
 #include <regex.h>

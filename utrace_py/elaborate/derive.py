@@ -32,6 +32,7 @@ class DerivedProbe:
     # process(...) probes: which processes they are for (None: any traced one)
     target_path: str | None = None
     target_pid: int | None = None
+    function: str | None = None  # process.function("PATTERN")
 
 
 class NoMatch(Exception):
@@ -157,9 +158,14 @@ class ProbeDeriver:
         if rest in (["begin"], ["end"]) and all(c.arg is None for c in comps[1:]):
             return DerivedProbe("process." + rest[0], pp, tok, body,
                                 target_path=path, target_pid=pid)
+        fn = comps[1] if len(comps) > 1 else None
+        if (fn is not None and fn.functor == "function" and isinstance(_lit_arg(fn), str)
+                and rest[1:] in ([], ["call"]) and "@" not in _lit_arg(fn)):
+            return DerivedProbe("process.function", pp, tok, body, target_path=path,
+                                target_pid=pid, function=_lit_arg(fn))
         what = ".".join(rest) or "process"
         raise SemanticError(f"not supported yet: process probe '{what}' in the {self.runtime} "
-                            "runtime (process.begin and process.end are)", tok)
+                            "runtime (begin, end and function(\"NAME\") entry probes are)", tok)
 
     def _timer(self, comps: list, pp: str, tok: Token, body: A.Block) -> DerivedProbe:
         unit = comps[1]

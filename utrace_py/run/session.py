@@ -66,6 +66,7 @@ class ProbeInfo:
     randomize_ns: int = 0
     target_path: str | None = None
     target_pid: int | None = None
+    function: str | None = None
 
     def matches(self, ident) -> bool:
         return ((self.target_path is None or self.target_path == ident.exe)
@@ -195,6 +196,10 @@ class Session:
                                f"{(time.monotonic() - t0) * 1000:.1f} ms\n".encode())
             self.target = t
             self.lib.utr_set_target_pid(t.pid)
+            lines = t.arm(self.probes)
+            if self.verbose:
+                for ln in lines:
+                    self.err.write(f"Pass 5: {ln}\n".encode())
             for p in self._ordered("process.begin"):
                 if p.matches(t.identity):
                     t.call_probe(p.index)

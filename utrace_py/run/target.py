@@ -67,6 +67,7 @@ class TargetProcess:
         self._region_addr = 0
         self._lib_handle = 0
         self.threads = 0
+        self.report = None
 
     # -- start -------------------------------------------------------------------
     def spawn(self, cmd: str) -> None:
@@ -118,6 +119,12 @@ class TargetProcess:
             lib.call("utr_set_target_pid", tr.pid)
         except InjectorError as e:
             raise TargetError(f"ERROR: cannot load the handlers into process {tr.pid}: {e}") from None
+
+    def arm(self, probes: list) -> list[str]:
+        """Patch the process.function probes' sites while every thread is stopped."""
+        from .functions import arm
+        self.report = arm(self._tracee, self._lib, probes, self.identity)
+        return self.report.lines() if self.report.sites else []
 
     def call_probe(self, index: int) -> None:
         """Run one probe handler in the target, on a borrowed thread."""
@@ -177,6 +184,12 @@ class TargetProcess:
         except (InjectorError, OSError):
             return  # gone or no longer ours: nothing of ours can be reached
         try:
+            if self.report is not None and any(x.tier == "jump" for x in self.report.sites):
+                # Patched sites: put the code back, but keep the handlers and the region
+                # mapped: a thread may still be inside a trampoline or a handler.
+                from .functions import disarm
+                disarm(tr, self.report)
+                return
             loader.unmap(tr, self._region_addr, self.size)
             libc = elfsyms.find_object(tr.pid, tr.maps(), elfsyms.LIBC)
             dlclose = elfsyms.resolve(libc, "dlclose") if libc is not None else None

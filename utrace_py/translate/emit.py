@@ -12,6 +12,7 @@ LONG, STRING, STATS = A.LONG, A.STRING, A.STATS
 STATE_BIT = {"begin": "(1 << UTR_ST_STARTING)", "end": "(1 << UTR_ST_STOPPING)",
              "error": "(1 << UTR_ST_ERROR)", "timer": "(1 << UTR_ST_RUNNING)",
              "process.begin": "(1 << UTR_ST_RUNNING)",
+             "process.function": "(1 << UTR_ST_RUNNING)",
              "process.end": "((1 << UTR_ST_RUNNING) | (1 << UTR_ST_STOPPING))",
              "never": "0"}
 AGG_INDEX = {None: 0, "@count": 0, "@sum": 1, "@min": 2, "@max": 3, "@avg": 4, "@variance": 0}

@@ -1,0 +1,86 @@
+"""process.function entry probes through jump trampolines: exact counts, target unchanged."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, need, run_utrace
+from tests.injector.conftest import Target
+
+PROGS = ROOT / "tests" / "testprogs"
+COUNT = ('global n, m; probe process.function("work") { n++ } '
+         'probe process.function("other") { m++ } '
+         'probe end { printf("work=%d other=%d\\n", n, m) }')
+
+
+@pytest.fixture(scope="module")
+def progs(tmp_path_factory) -> Path:
+    need(shutil.which("gcc") is not None, "gcc")
+    out = tmp_path_factory.mktemp("fnprogs")
+    for name, flags in (("calls_O0", ["-O0"]), ("calls_O2", ["-O2"]),
+                        ("calls_cet", ["-O2", "-fcf-protection=full"]),
+                        ("calls_nopie", ["-O2", "-no-pie", "-fno-pie"])):
+        subprocess.run(["gcc", *flags, "-o", str(out / name), str(PROGS / "att_calls.c")],
+                       check=True, timeout=120)
+    subprocess.run(["gcc", "-O2", "-o", str(out / "loop"), str(PROGS / "att_loop.c")],
+                   check=True, timeout=120)
+    out.chmod(0o755)
+    return out
+
+
+@pytest.mark.parametrize("prog", ["calls_O0", "calls_O2", "calls_cet", "calls_nopie"])
+def test_entry_counts_are_exact_and_output_unchanged(progs, prog):
+    exe = progs / prog
+    plain = subprocess.run([str(exe), "5000"], capture_output=True, text=True, timeout=60)
+    r = run_utrace(["-v", "-c", f"{exe} 5000", "-e", COUNT])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == plain.stdout.strip()  # the program's own output, as untraced
+    assert out[1] == "work=5000 other=500"  # 4500 direct calls + 500 through other()
+    assert "2 probe sites: 2 on the jump tier, 0 refused" in r.stderr
+
+
+def test_handlers_run_in_the_target_thread(progs):
+    r = run_utrace(["-c", f"{progs / 'calls_O2'} 3", "-e",
+                    'global seen probe process.function("work") '
+                    '{ seen[pid() == target(), tid() == pid(), execname()]++ } '
+                    'probe end { foreach ([a, b, c] in seen) printf("%d %d %s %d\\n", a, b, c, seen[a, b, c]) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1] == "1 1 calls_O2 3"
+
+
+def test_runtime_error_in_a_function_probe_leaves_the_target_alone(progs):
+    r = run_utrace(["-D", "MAXERRORS=1000", "-c", f"{progs / 'calls_O2'} 10", "-e",
+                    'probe process.function("work") { x = 0; y = 1 / x }'])
+    assert r.stdout.startswith("sum "), r.stderr  # the program ran to its end
+    assert r.stderr.count("ERROR: division by 0 near operator '/'") == 10
+    assert "WARNING: Number of errors: 10, skipped probes: 0" in r.stderr
+
+
+def test_x_arms_live_code_and_puts_it_back(progs):
+    from utrace_py.binfo import find_functions
+    from utrace_py.binfo.elf import ElfFile
+    from utrace_py.binfo.procmaps import main_executable, modules
+
+    t = Target([progs / "loop"])
+    try:
+        r = run_utrace(["-x", str(t.pid), "-e",
+                        'global n probe process.function("work") { n++ } '
+                        'probe timer.ms(300) { exit() } probe end { printf("%d\\n", n > 0) }'])
+        assert (r.returncode, r.stdout) == (0, "1\n"), r.stderr
+        # After the session the function's code is the file's again, byte for byte.
+        exe = main_executable(t.pid, modules(t.pid))
+        fn = find_functions(exe.readable_path, "work")[0]
+        with open(f"/proc/{t.pid}/mem", "rb") as mem:
+            mem.seek(exe.base + fn.address)
+            live = mem.read(fn.size)
+        off = ElfFile(exe.readable_path).vaddr_to_offset(fn.address)
+        assert live == Path(exe.readable_path).read_bytes()[off:off + fn.size]
+        assert "TracerPid:\t0" in Path(f"/proc/{t.pid}/status").read_text()
+        rc, out = t.finish(timeout=30)
+        assert rc == 0 and out.startswith("done "), out
+    finally:
+        t.kill()
