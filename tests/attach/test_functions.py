@@ -84,3 +84,29 @@ def test_x_arms_live_code_and_puts_it_back(progs):
         assert rc == 0 and out.startswith("done "), out
     finally:
         t.kill()
+
+
+def _cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def test_vector_arguments_reach_the_probed_function_intact(tmp_path):
+    """Entry trampolines keep xmm/ymm/zmm 0-7, MXCSR and the x87 CW while the handler
+    runs string code that uses SIMD (glibc's memcpy/strlen)."""
+    need(shutil.which("gcc") is not None, "gcc")
+    flags = _cpu_flags()
+    isa = ["-mavx512f"] if "avx512f" in flags else ["-mavx2"] if "avx2" in flags else []
+    exe = tmp_path / "vec"
+    subprocess.run(["gcc", "-O2", *isa, "-o", str(exe), str(PROGS / "att_vec.c")],
+                   check=True, timeout=120)
+    plain = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60).stdout
+    script = ('global n, s probe process.function("*sum") { n++; '
+              's = sprintf("%d %s %s", n, "abcdefghijklmnopqrstuvwxyz0123456789", s) } '
+              'probe end { printf("hits %d\\n", n) }')
+    r = run_utrace(["--no-global-var-display", "-c", str(exe), "-e", script])
+    assert r.returncode == 0, r.stderr
+    expected_hits = 1000 * (1 + ("avx2" in flags or "avx512f" in flags) + ("avx512f" in flags))
+    assert r.stdout == plain + f"hits {expected_hits}\n"

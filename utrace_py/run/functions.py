@@ -94,7 +94,7 @@ def arm(tr, lib, probes: list, ident) -> ArmReport:
     mods = modules(tr.pid)
     main = main_executable(tr.pid, mods)
     handler = lib.sym("utr_site_hit")
-    simd = xtramp.SimdSave.for_cpu_flags(_cpu_flags())
+    simd = xtramp.SimdSave.for_entry(_cpu_flags())  # function entries: argument registers
     pcs = {tid: tr.get_regs(tid).rip for tid in tr.tids}
     done: set[int] = set()
     for p in wanted:
