@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-import stat
 from pathlib import Path
 
-from ..cachedir import CacheError, cache_dir, check_owned
+from ..cachedir import cache_dir, check_owned, private_dir
 from .elf import ElfFile
 
 # Bumped whenever the cached row layout or its meaning changes.
@@ -23,15 +22,7 @@ FORMAT = "binfo-rows-1"
 
 def binfo_cache_dir() -> Path:
     """$XDG_CACHE_HOME/utrace/binfo, created 0700 and checked to be the user's."""
-    d = cache_dir() / "binfo"
-    d.mkdir(mode=0o700, exist_ok=True)
-    st = d.stat()
-    if st.st_uid != os.getuid():
-        raise CacheError(f"ERROR: cache directory {d} is not owned by you (uid {st.st_uid}); "
-                         "refusing to use it")
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        os.chmod(d, 0o700)
-    return d
+    return private_dir(cache_dir() / "binfo")
 
 
 def _entry_name(elf: ElfFile, kind: str) -> str:

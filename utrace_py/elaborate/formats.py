@@ -28,6 +28,16 @@ class Conversion:
         return out
 
 
+def _count(fmt: str, i: int) -> tuple[int | None, int]:
+    """A width or precision at i: digits, '*' (-1: taken from the arguments) or none."""
+    if i < len(fmt) and fmt[i] == "*":
+        return -1, i + 1
+    j = i
+    while i < len(fmt) and fmt[i] in "0123456789":
+        i += 1
+    return (int(fmt[j:i]) if i > j else None), i
+
+
 def parse_format(fmt: str) -> list[str | Conversion] | str:
     """Return the components, or an error message for an invalid format."""
     out: list[str | Conversion] = []
@@ -49,28 +59,10 @@ def parse_format(fmt: str) -> list[str | Conversion] | str:
         if i < n and fmt[i] in "-+ #0":
             flags = fmt[i]
             i += 1
-        width = None
-        if i < n and fmt[i] == "*":
-            width = -1
-            i += 1
-        else:
-            j = i
-            while i < n and fmt[i] in "0123456789":
-                i += 1
-            if i > j:
-                width = int(fmt[j:i])
+        width, i = _count(fmt, i)
         precision = None
         if i < n and fmt[i] == ".":
-            i += 1
-            if i < n and fmt[i] == "*":
-                precision = -1
-                i += 1
-            else:
-                j = i
-                while i < n and fmt[i] in "0123456789":
-                    i += 1
-                if i > j:
-                    precision = int(fmt[j:i])
+            precision, i = _count(fmt, i + 1)
         if i < n and fmt[i] == "l":
             i += 1
         if i >= n:
