@@ -110,3 +110,19 @@ def test_vector_arguments_reach_the_probed_function_intact(tmp_path):
     assert r.returncode == 0, r.stderr
     expected_hits = 1000 * (1 + ("avx2" in flags or "avx512f" in flags) + ("avx512f" in flags))
     assert r.stdout == plain + f"hits {expected_hits}\n"
+
+
+def test_library_functions_by_path(tmp_path):
+    need(shutil.which("gcc") is not None, "gcc")
+    exe = tmp_path / "hello"
+    subprocess.run(["gcc", "-O2", "-o", str(exe), str(PROGS / "att_hello.c")], check=True,
+                   timeout=120)
+    libc = next(p for p in ("/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6")
+                if Path(p).exists())
+    r = run_utrace(["-v", "-c", str(exe), "-e",
+                    f'global n probe process("{libc}").function("printf") {{ n++ }} '
+                    f'probe process("{libc}").function("fflush") {{ n += 100 }} '
+                    'probe end { println(n) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == ["101"]  # printf once, fflush once
+    assert "site fflush at" in r.stderr  # named by the alias asked for, not _IO_fflush

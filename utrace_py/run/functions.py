@@ -105,7 +105,7 @@ def arm(tr, lib, probes: list, ident) -> ArmReport:
             continue
         for fn in find_functions(mod.readable_path, p.function):
             addr = mod.base + fn.address
-            name = fn.names[0]
+            name = fn.name  # the alias the pattern matched
             if addr in done:
                 continue  # aliases and repeated probes: one patch per address
             done.add(addr)
