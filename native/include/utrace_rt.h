@@ -54,6 +54,10 @@
 #ifndef UTR_RING_SIZE
 #define UTR_RING_SIZE (4u << 20) /* bytes of output ring */
 #endif
+#ifndef UTR_MAX_SITES
+#define UTR_MAX_SITES 4096 /* probe sites whose pp() the tracer records (site 0: none) */
+#endif
+#define UTR_SITE_PPLEN 256
 #ifndef UTR_OUTBUF_SIZE
 #define UTR_OUTBUF_SIZE 8192 /* per-handler output buffered until the handler ends */
 #endif
@@ -155,6 +159,9 @@ uint64_t utr_drain(void *buf, uint64_t cap);
 void utr_set_identity(int64_t pid, int64_t tid, int64_t ppid, int64_t uid, int64_t euid,
                       const char *comm);
 void utr_clear_identity(void);
+/* The probe point pp() reports for armed site `site` (1..UTR_MAX_SITES-1): the tracer
+ * records it before patching; a site's trampoline passes (site << 20 | probe). */
+int utr_set_site_pp(int32_t site, const char *pp);
 /* target(): the pid given with -x or started with -c. */
 void utr_set_target_pid(int64_t pid);
 /* Set by the tracer before begin probes run: argv of the script (for argv/argc). */
@@ -180,6 +187,7 @@ typedef struct utr_region_hdr {
     uint64_t ctx_pool_off;   /* array of UTR_NCTX context slots */
     int32_t ctx_pool_n;
     int32_t ring_lock;       /* spinlock serialising ring producers */
+    uint64_t sites_off;      /* UTR_MAX_SITES probe points of armed sites, for pp() */
 } utr_region_hdr;
 
 #define UTR_REGION_MAGIC 0x7574726163655231ull /* "utraceR1" */

@@ -113,6 +113,8 @@ void utr_count_skipped(void)
     _utr_check_skipped(__atomic_add_fetch(&UTR_HDR->skipped_count, 1, __ATOMIC_RELAXED));
 }
 
+__thread const char *_utr_site_pp __attribute__((tls_model("initial-exec")));
+
 utr_ctx *utr_ctx_enter(int32_t probe_index, const char *pp, int32_t allowed_states)
 {
     int32_t st;
@@ -140,7 +142,7 @@ utr_ctx *utr_ctx_enter(int32_t probe_index, const char *pp, int32_t allowed_stat
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     c->last_error = NULL;
     c->last_stmt = NULL;
-    c->probe_point = pp;
+    c->probe_point = _utr_site_pp ? _utr_site_pp : pp;  /* a patched site names itself */
     c->probe_index = probe_index;
     c->nesting = 0;
     c->actionremaining = MAXACTION;

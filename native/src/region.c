@@ -41,7 +41,8 @@ extern void _utr_ctx_pool_init(void);
 uint64_t utr_runtime_region_size(void)
 {
     /* each allocation may lose up to 63 bytes to alignment */
-    return _UTR_HDR_SIZE + _UTR_RING_BYTES + 64 + _utr_ctx_pool_bytes() + 64 + 4096;
+    return _UTR_HDR_SIZE + _UTR_RING_BYTES + 64 + _utr_ctx_pool_bytes() + 64 +
+           (uint64_t)UTR_MAX_SITES * UTR_SITE_PPLEN + 64 + 4096;
 }
 
 int utr_region_init(void *base, uint64_t size, int creator)
@@ -61,6 +62,9 @@ int utr_region_init(void *base, uint64_t size, int creator)
         UTR_AT(_utr_ring, h->ring_off)->size = UTR_RING_SIZE;
         _utr_ctx_pool_init();
         if (!h->ctx_pool_off)
+            return -1;
+        h->sites_off = utr_region_alloc((uint64_t)UTR_MAX_SITES * UTR_SITE_PPLEN);
+        if (!h->sites_off)
             return -1;
         __atomic_store_n(&h->magic, UTR_REGION_MAGIC, __ATOMIC_RELEASE);
         return 0;

@@ -94,4 +94,7 @@ int64_t _utr_format(char *buf, int64_t size, const char *fmt, const utr_arg *arg
                     uint64_t *fault_addr);
 void _utr_set_fault(uint64_t addr);
 
+/* pp() of the site a trampoline entered through, for utr_ctx_enter (sites.c). */
+extern __thread const char *_utr_site_pp __attribute__((tls_model("initial-exec")));
+
 #endif /* UTRACE_RT_INTERNAL_H */

@@ -126,3 +126,15 @@ def test_library_functions_by_path(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1:] == ["101"]  # printf once, fflush once
     assert "site fflush at" in r.stderr  # named by the alias asked for, not _IO_fflush
+
+
+def test_pp_names_the_resolved_site(progs):
+    exe = progs / "calls_O2"
+    r = run_utrace(["-c", f"{exe} 12", "-e",
+                    'global seen probe process.function("work"), process.function("oth*") '
+                    '{ seen[pp(), ppfunc(), probefunc()]++ } '
+                    'probe end { foreach ([a, b, c] in seen+) printf("%s %s %s %d\\n", a, b, c, seen[a, b, c]) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == [
+        f'process("{exe}").function("other") other other 2',
+        f'process("{exe}").function("work") work work 12']

@@ -77,8 +77,11 @@ def _alloc_near(tr, addr: int, size: int) -> int | None:
     return None
 
 
-def arm(tr, lib, probes: list, ident) -> ArmReport:
-    """Patch every matching function of the target's modules; all its threads are stopped."""
+def arm(tr, lib, probes: list, ident, name_site) -> ArmReport:
+    """Patch every matching function of the target's modules; all its threads are stopped.
+
+    name_site(pp) records the probe point a site reports as pp() and returns its number.
+    """
     from injector.x86_64 import sites as xsites
     from injector.x86_64 import trampoline as xtramp
     from injector.x86_64.relocator import Refusal
@@ -109,13 +112,16 @@ def arm(tr, lib, probes: list, ident) -> ArmReport:
             if addr in done:
                 continue  # aliases and repeated probes: one patch per address
             done.add(addr)
-            site = _arm_one(tr, p.index, name, addr, fn, handler, simd, pcs, xsites, xtramp,
+            pp = f'process("{path}").function("{name}")'
+            site_id = (name_site(pp) << 20) | p.index
+            site = _arm_one(tr, site_id, name, addr, fn, handler, simd, pcs, xsites, xtramp,
                             Refusal)
             report.sites.append(site)
     return report
 
 
 def _arm_one(tr, probe, name, addr, fn, handler, simd, pcs, xsites, xtramp, Refusal) -> Site:
+    """probe is the site id the trampoline passes: (site << 20) | probe index."""
     if fn.ifunc:
         return Site(probe, name, addr, "refused", "IFUNC: resolving the selected "
                     "implementation is not supported yet")

@@ -196,7 +196,7 @@ class Session:
                                f"{(time.monotonic() - t0) * 1000:.1f} ms\n".encode())
             self.target = t
             self.lib.utr_set_target_pid(t.pid)
-            lines = t.arm(self.probes)
+            lines = t.arm(self.probes, self._name_site)
             if self.verbose:
                 for ln in lines:
                     self.err.write(f"Pass 5: {ln}\n".encode())
@@ -211,6 +211,13 @@ class Session:
             self.saw_error = True
             return False
         return True
+
+    def _name_site(self, pp: str) -> int:
+        """Record the pp() of a site about to be armed in the shared region; its number."""
+        self._sites = getattr(self, "_sites", 0) + 1
+        if self.lib.utr_set_site_pp(self._sites, pp.encode()) != 0:
+            return 0  # the table is full: the site reports the probe point as written
+        return self._sites
 
     def _ordered(self, kind: str) -> list[ProbeInfo]:
         return sorted((p for p in self.probes if p.kind == kind), key=lambda p: (p.order, p.index))

@@ -120,10 +120,10 @@ class TargetProcess:
         except InjectorError as e:
             raise TargetError(f"ERROR: cannot load the handlers into process {tr.pid}: {e}") from None
 
-    def arm(self, probes: list) -> list[str]:
+    def arm(self, probes: list, name_site) -> list[str]:
         """Patch the process.function probes' sites while every thread is stopped."""
         from .functions import arm
-        self.report = arm(self._tracee, self._lib, probes, self.identity)
+        self.report = arm(self._tracee, self._lib, probes, self.identity, name_site)
         return self.report.lines() if self.report.sites else []
 
     def call_probe(self, index: int) -> None:
