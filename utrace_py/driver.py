@@ -292,10 +292,3 @@ def script_from_file(path: str) -> str:
             return f.read()
     except OSError as e:
         raise UtraceError(f"ERROR: Input file '{path}' is missing or unreadable: {e.strerror}") from None
-
-
-def cwd_is_writable() -> bool:
-    return os.access(".", os.W_OK)
-
-
-__all__ = ["Options", "run", "script_from_file", "Path"]

@@ -105,14 +105,19 @@ def test_missing_command_is_clear():
     assert "/no/such/program" in r.stderr and "Traceback" not in r.stderr
 
 
+def start_x_session(pid: int, script: str) -> subprocess.Popen:
+    """utrace -x pid running script; returns once its process.begin probe printed "in"."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "utrace_py", "-x", str(pid), "-e", script],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    assert read_line(p.stdout, timeout=60) == "in\n"
+    return p
+
+
 def test_tracer_killed_mid_session_leaves_the_target_running(progs):
     t = Target([progs / "att_waiter"])
     try:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        p = subprocess.Popen([sys.executable, "-m", "utrace_py", "-x", str(t.pid), "-e",
-                              'probe process.begin { println("in") }'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-        assert read_line(p.stdout, timeout=60) == "in\n"
+        p = start_x_session(t.pid, 'probe process.begin { println("in") }')
         p.kill()
         p.wait(timeout=30)
         time.sleep(0.2)
@@ -126,11 +131,8 @@ def test_tracer_killed_mid_session_leaves_the_target_running(progs):
 def test_sigint_with_x_ends_the_session_and_keeps_the_process(progs):
     t = Target([progs / "att_waiter"])
     try:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        p = subprocess.Popen([sys.executable, "-m", "utrace_py", "-x", str(t.pid), "-e",
-                              'probe process.begin { println("in") } probe end { println("out") }'],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-        assert read_line(p.stdout, timeout=60) == "in\n"
+        p = start_x_session(t.pid, 'probe process.begin { println("in") } '
+                                   'probe end { println("out") }')
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
         assert (out, p.returncode) == (b"out\n", 0), err

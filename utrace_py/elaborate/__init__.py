@@ -1,7 +1,7 @@
 """Pass 2: turn the parsed script into resolved, typed probes; runs the passes in order."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..diag import SemanticError
 from ..lang import ast as A
@@ -20,7 +20,6 @@ class Program:
     globals: list[A.VarDecl]
     embeds: list[A.EmbeddedCode]
     user: A.StapFile
-    warnings: list[str] = field(default_factory=list)
 
 
 def elaborate(user: A.StapFile, library: TapsetLibrary, *, runtime: str = "user",

@@ -43,7 +43,6 @@ class Resolver:
                                                         self.functions[f.name].tok))
             self.functions[f.name] = f
         self.embeds.extend(user.embeds)
-        self.user_globals = list(user.globals)
         # Tapset files brought in; their own probes (not aliases) join the session.
         self.pulled_files: list[A.StapFile] = []
 

@@ -20,7 +20,7 @@ class TypeChecker:
         self.probes = probes
         self.functions = functions
         self.changed = False
-        self.final = False
+        self._deleting = False  # a delete statement's keys may be '*'
         self.fn: A.FunctionDecl | None = None
 
     def run(self) -> None:
@@ -29,7 +29,6 @@ class TypeChecker:
             self._pass()
             if not self.changed:
                 break
-        self.final = True
         self._pass()
         self._check_decls()
 
@@ -242,7 +241,7 @@ class TypeChecker:
         self._arity(d, len(e.indexes), e.tok)
         for i, ix in enumerate(e.indexes):
             if ix is None:
-                if not membership and not getattr(self, "_deleting", False):
+                if not membership and not self._deleting:
                     raise SemanticError("wildcard not allowed in array index", e.tok)
                 continue
             if isinstance(ix, A.Literal) and d.index_types[i] is not None \

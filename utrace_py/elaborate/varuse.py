@@ -19,10 +19,9 @@ def _target_decl(e: A.Expression) -> A.VarDecl | None:
 class VarUse:
     """Collects written/read/used sets the way stap's varuse visitor does."""
 
-    def __init__(self, functions: list[A.FunctionDecl]) -> None:
+    def __init__(self) -> None:
         self.written: set[int] = set()
         self.used: set[int] = set()
-        self._functions = functions
 
     def run(self, bodies: list[A.Node]) -> None:
         for b in bodies:
@@ -74,7 +73,7 @@ class VarUse:
 
 def unread_written_globals(probes: list, functions: list[A.FunctionDecl],
                            user_globals: list[A.VarDecl]) -> list[A.VarDecl]:
-    vu = VarUse(functions)
+    vu = VarUse()
     vu.run([p.body for p in probes] + [f.body for f in functions if isinstance(f.body, A.Block)])
     return [g for g in user_globals
             if id(g) in vu.written and id(g) not in vu.used and not g.synthetic]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import platform
 from dataclasses import dataclass, field
 
@@ -339,7 +338,3 @@ def _split(toks: list[Token], op: str) -> list[list[Token]]:
 def _compare(c: int, op: str) -> bool:
     return {"==": c == 0, "!=": c != 0, "<": c < 0, "<=": c <= 0,
             ">": c > 0, ">=": c >= 0}[op]
-
-
-def host_kernel_release() -> str:
-    return os.uname().release

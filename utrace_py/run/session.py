@@ -17,7 +17,7 @@ from ..diag import SystemFailure
 from ..paths import native_dir
 
 ST_STARTING, ST_RUNNING, ST_STOPPING, ST_ERROR, ST_DONE = range(5)
-OUT, ERR = 1, 2
+ERR = 2  # stream tag of stderr records (enum utr_stream)
 
 _ffi = None
 
@@ -80,6 +80,7 @@ class Session:
         self.so_path = so_path
         self.command, self.target_pid = command, pid
         self.target = None
+        self._sites = 0  # patched sites named so far (site 0 means "as written")
         self.f = ffi()
         self.lib = self.f.dlopen(str(so_path))
         self.probes = probes
@@ -214,7 +215,7 @@ class Session:
 
     def _name_site(self, pp: str) -> int:
         """Record the pp() of a site about to be armed in the shared region; its number."""
-        self._sites = getattr(self, "_sites", 0) + 1
+        self._sites += 1
         if self.lib.utr_set_site_pp(self._sites, pp.encode()) != 0:
             return 0  # the table is full: the site reports the probe point as written
         return self._sites

@@ -59,7 +59,6 @@ class Translator:
         for f in program.functions:
             self.fname[id(f)] = "f_" + c_ident(f.name)
         self.frame: Frame = Frame("probe")
-        self.lock_sets: dict[int, dict[int, str]] = {}
 
     # -- output helpers ----------------------------------------------------------
     def out(self, line: str = "") -> None:
