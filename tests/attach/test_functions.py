@@ -138,3 +138,18 @@ def test_pp_names_the_resolved_site(progs):
     assert r.stdout.splitlines()[1:] == [
         f'process("{exe}").function("other") other other 2',
         f'process("{exe}").function("work") work work 12']
+
+
+def test_unmatched_and_doubly_probed_functions_are_reported(progs):
+    exe = progs / "calls_O2"
+    r = run_utrace(["-c", f"{exe} 5", "-e",
+                    'global a, b probe process.function("work") { a++ } '
+                    'probe process.function("w*") { b++ } '
+                    'probe process.function("no_such_function") { } '
+                    'probe end { printf("%d %d\\n", a, b) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1] == "5 0"  # the first probe owns the site
+    assert (f'WARNING: process("{exe}").function("no_such_function") matched no function'
+            in r.stderr)
+    assert ("WARNING: work: not supported yet: a second probe on a function another probe "
+            "already patched") in r.stderr

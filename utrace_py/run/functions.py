@@ -25,6 +25,7 @@ class Site:
 @dataclass
 class ArmReport:
     sites: list[Site] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # probe points that found no function
 
     def lines(self) -> list[str]:
         """What -v prints: each site with its tier (and why), then a summary."""
@@ -99,19 +100,24 @@ def arm(tr, lib, probes: list, ident, name_site) -> ArmReport:
     handler = lib.sym("utr_site_hit")
     simd = xtramp.SimdSave.for_entry(_cpu_flags())  # function entries: argument registers
     pcs = {tid: tr.get_regs(tid).rip for tid in tr.tids}
-    done: set[int] = set()
+    done: dict[int, int] = {}  # address -> the probe whose trampoline is there
     for p in wanted:
         path = p.target_path or (main.path if main else None)
         mod = next((m for m in mods if m.kind == "elf" and m.path and
                     os.path.realpath(m.path) == path), None)
-        if mod is None:
-            continue
-        for fn in find_functions(mod.readable_path, p.function):
+        found = find_functions(mod.readable_path, p.function) if mod is not None else []
+        if not found:
+            report.unmatched.append(f'process("{path}").function("{p.function}")')
+        for fn in found:
             addr = mod.base + fn.address
             name = fn.name  # the alias the pattern matched
             if addr in done:
-                continue  # aliases and repeated probes: one patch per address
-            done.add(addr)
+                if done[addr] != p.index:  # aliases of one probe share the patch silently
+                    report.sites.append(Site(p.index, name, addr, "refused",
+                                             "not supported yet: a second probe on a "
+                                             "function another probe already patched"))
+                continue
+            done[addr] = p.index
             pp = f'process("{path}").function("{name}")'
             site_id = (name_site(pp) << 20) | p.index
             site = _arm_one(tr, site_id, name, addr, fn, handler, simd, pcs, xsites, xtramp,

@@ -201,6 +201,11 @@ class Session:
             if self.verbose:
                 for ln in lines:
                     self.err.write(f"Pass 5: {ln}\n".encode())
+            for what in t.report.unmatched:
+                self.err.write(f"WARNING: {what} matched no function in process {t.pid}\n".encode())
+            for s in t.report.sites:
+                if s.reason.startswith("not supported yet"):
+                    self.err.write(f"WARNING: {s.name}: {s.reason}\n".encode())
             for p in self._ordered("process.begin"):
                 if p.matches(t.identity):
                     t.call_probe(p.index)
