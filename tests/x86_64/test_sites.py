@@ -10,7 +10,8 @@ pytest.importorskip("capstone")
 
 from injector.x86_64.decoder import decode, decode_one  # noqa: E402
 from injector.x86_64.relocator import Refusal, relocate, relocate_ex  # noqa: E402
-from injector.x86_64.sites import choose_entry_site  # noqa: E402
+from injector.x86_64.sites import (choose_entry_site, choose_site_at,  # noqa: E402
+                                   direct_branch_targets)
 from injector.x86_64.trampoline import jump_patch  # noqa: E402
 
 ENDBR64 = bytes.fromhex("f30f1efa")
@@ -129,3 +130,105 @@ def test_jump_patch_forms():
     far = jump_patch(BASE, 0x7F0000000000, 14)
     assert far[:6] == b"\xff\x25\x00\x00\x00\x00" and far[6:] == struct.pack("<Q", 0x7F0000000000)
     assert isinstance(jump_patch(BASE, 0x7F0000000000, 8), Refusal)   # T-4: caller falls back
+
+
+# -- sites inside a function (SDT markers): choose_site_at ------------------------------------
+
+def test_marker_site_mid_function():
+    code = asm("push rbx; mov ebx, edi; nop; mov eax, ebx; add eax, 1; pop rbx; ret")
+    nop = code.index(b"\x90")
+    c = choose_site_at(code, BASE, len(code), BASE + nop)
+    assert c.ok and c.site_addr == BASE + nop and c.func_addr == BASE
+    assert [i.mnemonic for i in c.displaced] == ["nop", "mov", "add"] and c.patch_len == 6
+
+
+def test_marker_branch_to_site_itself_is_fine():
+    code = asm("push rbx; mov ebx, edi; L: nop; mov eax, ebx; add eax, 1; dec ebx; jnz L;"
+               " pop rbx; ret")
+    nop = code.index(b"\x90")
+    c = choose_site_at(code, BASE, len(code), BASE + nop)
+    assert c.ok and not c.inside_targets
+
+
+def test_marker_branch_into_range_refused_t2():
+    # The loop jumps to the instruction after the nop: a join point right behind a marker.
+    code = asm("push rbx; mov ebx, edi; nop; L: mov eax, ebx; add eax, 1; dec ebx; jnz L;"
+               " pop rbx; ret")
+    nop = code.index(b"\x90")
+    c = choose_site_at(code, BASE, len(code), BASE + nop)
+    assert not c.ok and c.tier == "trap" and "T-2" in c.reason
+    assert c.inside_targets and c.inside_targets[0][1] == BASE + nop + 1
+    # a branch from another function (extra_targets) counts too
+    code = asm("push rbx; mov ebx, edi; nop; mov eax, ebx; add eax, 1; pop rbx; ret")
+    c = choose_site_at(code, BASE, len(code), BASE + 3, extra_targets=(BASE + 6,))
+    assert not c.ok and "T-2" in c.reason
+
+
+def test_marker_at_function_end_too_short():
+    f = asm("mov eax, edi; add eax, 2; nop; ret")
+    g = asm("mov eax, 1; ret", BASE + len(f))
+    nop = f.index(b"\x90")
+    c = choose_site_at(f + g, BASE, len(f), BASE + nop)
+    assert not c.ok and "too short" in c.reason and c.tier == "trap"
+    assert not c.displaced  # never takes bytes of the next function
+
+
+def test_marker_call_in_range():
+    code = asm("push rbx; nop; call 0x402000; pop rbx; ret")
+    c = choose_site_at(code, BASE, len(code), BASE + 1)
+    assert c.ok and c.displaced[-1].is_call       # the call is last: returns past the patch
+    code = asm("push rbx; nop; call rax; mov ebx, eax; mov eax, ebx; pop rbx; ret")
+    c = choose_site_at(code, BASE, len(code), BASE + 1)
+    assert not c.ok and "T-7" in c.reason and "returns inside" in c.reason
+
+
+def test_marker_range_past_unconditional_transfer_refused():
+    # After `ret` the bytes are entered from somewhere no direct branch shows
+    # (an exception landing pad, say): patching across them is unsafe.
+    code = asm("push rbx; pop rbx; nop; ret; mov eax, 1; add eax, 2; ret")
+    c = choose_site_at(code, BASE, len(code), BASE + 2)
+    assert not c.ok and "does not fall through" in c.reason
+
+
+def test_marker_jump_table_refused():
+    code = asm("nop; mov eax, 1; mov ecx, 2; cmp edi, 7; ja L; jmp qword ptr [rdi*8 + 0x601000];"
+               " L: xor eax, eax; ret")
+    c = choose_site_at(code, BASE, len(code), BASE)
+    assert not c.ok and c.indirect_jumps and "indirect jump" in c.reason
+
+
+def test_marker_not_on_instruction_boundary():
+    code = asm("mov eax, 0x90909090; nop; mov ecx, 1; mov edx, 2; ret")
+    c = choose_site_at(code, BASE, len(code), BASE + 1)     # inside the mov's immediate
+    assert not c.ok and "instruction boundary" in c.reason
+    c = choose_site_at(code, BASE, len(code), BASE + len(code) + 3)
+    assert not c.ok and "outside the function" in c.reason
+    bad = b"\x06" + asm("nop; mov ecx, 1; mov edx, 2; ret", BASE + 1)  # 0x06: invalid in 64-bit
+    c = choose_site_at(bad, BASE, len(bad), BASE + 1)
+    assert not c.ok and "undecodable" in c.reason
+
+
+def test_marker_range_covering_another_site_refused():
+    # Two markers back to back (gcc emits this for consecutive STAP_PROBEs).
+    code = asm("nop; nop; mov ecx, 1; mov edx, 2; ret")
+    assert choose_site_at(code, BASE, len(code), BASE).ok
+    c = choose_site_at(code, BASE, len(code), BASE, other_sites=(BASE + 1,))
+    assert not c.ok and "another probe site" in c.reason
+    assert choose_site_at(code, BASE, len(code), BASE + 1, other_sites=(BASE,)).ok
+
+
+def test_marker_site_relocates_rip_relative_neighbour():
+    code = asm("push rbx; nop; mov eax, dword ptr [rip + 0x2000]; pop rbx; ret")
+    c = choose_site_at(code, BASE, len(code), BASE + 1)
+    assert c.ok and c.displaced[1].rip_disp_offset is not None
+
+
+def test_marker_in_cold_fragment_needs_the_hot_part_s_branches():
+    # f.cold holds the marker; f (elsewhere) jumps back into f.cold right after the nop.
+    cold_at = BASE + 0x1000
+    cold = asm("nop; mov edi, eax; add eax, 1; ret", cold_at)
+    hot = asm(f"test edi, edi; jne {cold_at + 1:#x}; ret")
+    assert choose_site_at(cold, cold_at, len(cold), cold_at).ok     # alone: looks safe
+    c = choose_site_at(cold, cold_at, len(cold), cold_at,
+                       extra_targets=direct_branch_targets(hot, BASE))
+    assert not c.ok and "T-2" in c.reason and c.inside_targets == [(0, cold_at + 1)]

@@ -8,7 +8,9 @@ single pass, cached by build-id under $XDG_CACHE_HOME/utrace/binfo/.
     elf.py       headers, build-id, debuglink, segments, separate debug file
     symbols.py   Function sites (aliases grouped, IFUNCs flagged), match/lookup/containing
     plt.py       PLT stubs (.plt, .plt.sec, .plt.got) and their GOT slots
-    cache.py     the symbol-table cache
+    cache.py     the symbol-table (and SDT note) cache
+    sdt.py       SDT/USDT markers from .note.stapsdt: sites, semaphores, match by provider/name
+    sdt_args.py  marker argument specs (-4@%edi, 8@16(%rbp,%rax,8), ...): parse, evaluate
     procmaps.py  /proc/PID/maps and auxv: modules, load biases, unsupported regions
 
 Addresses are link-time vaddrs; add a module's load bias (procmaps.Module.base)
@@ -18,10 +20,13 @@ from __future__ import annotations
 
 from .elf import ElfError, ElfFile, find_debug_file
 from .plt import PltEntry, PltTable
+from .sdt import Marker, match_markers, read_markers
+from .sdt_args import ArgSpec, SdtError
 from .symbols import Function, Symbol, SymbolTable, is_pattern, symbol_table
 
-__all__ = ["ElfError", "ElfFile", "Function", "PltEntry", "PltTable", "Symbol", "SymbolTable",
-           "find_debug_file", "find_functions", "is_pattern", "plt_entries", "symbol_table"]
+__all__ = ["ArgSpec", "ElfError", "ElfFile", "Function", "Marker", "PltEntry", "PltTable",
+           "SdtError", "Symbol", "SymbolTable", "find_debug_file", "find_functions", "is_pattern",
+           "match_markers", "plt_entries", "read_markers", "symbol_table"]
 
 _plts: dict[tuple, PltTable] = {}
 
