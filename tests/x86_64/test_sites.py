@@ -232,3 +232,19 @@ def test_marker_in_cold_fragment_needs_the_hot_part_s_branches():
     c = choose_site_at(cold, cold_at, len(cold), cold_at,
                        extra_targets=direct_branch_targets(hot, BASE))
     assert not c.ok and "T-2" in c.reason and c.inside_targets == [(0, cold_at + 1)]
+
+
+@pytest.mark.parametrize("tail,table", [
+    ("mov rsp, rcx; pop rcx; jmp rcx", False),               # libgcc's jump to a landing pad
+    ("mov rax, qword ptr [rdi + 8]; jmp rax", False),        # tail call through a pointer
+    ("movsxd rax, dword ptr [rdx + rax*4]; add rax, rdx; jmp rax", True),  # PIC jump table
+    ("jmp qword ptr [rax*8 + 0x1000]", True),                # absolute jump table
+    ("add rax, rdx; jmp rax", True),                         # origin not visible: assume one
+])
+def test_indirect_jump_shapes(tail, table):
+    # The whole function is swept: only a jump that may land inside it refuses the entry.
+    code = asm("push rbp; mov rbp, rsp; mov eax, 1; " + tail, 0x1000)
+    choice = choose_entry_site(code, 0x1000, len(code))
+    assert (not choice.ok) == table, choice.reason
+    if table:
+        assert "indirect jump" in choice.reason
