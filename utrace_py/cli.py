@@ -45,8 +45,8 @@ Examples:
   utrace -D MAXMAPENTRIES=10000 script.stp arg1 arg2
 """
 
-_WITH_ARG = set("eoDIGTpcxRrBmd")
-_NO_ARG = set("vgwuhVlL")
+_WITH_ARG = set("eoDIGTpcxRrBmdlL")
+_NO_ARG = set("vgwuhV")
 
 
 def parse_args(argv: list[str]):
@@ -100,8 +100,6 @@ def parse_args(argv: list[str]):
                     raise SystemExit(0)
                 elif ch == "V":
                     _version()
-                elif ch in "lL":
-                    raise UsageError("ERROR: not supported yet: -l/-L probe listing")
                 j += 1
                 continue
             if ch not in _WITH_ARG:
@@ -116,6 +114,10 @@ def parse_args(argv: list[str]):
             _short(o, ch, val)
             if ch == "e":
                 script_e = val
+            elif ch in "lL":  # stap -l POINT: the script "probe POINT {}", listed
+                script_e = f"probe {val} {{}}"
+                o.list_probes = 1 if ch == "l" else 2
+                o.last_pass = 2
             break
         i += 1
     if script_e is not None:

@@ -30,6 +30,7 @@ class Options:
     global_display: bool = True
     command: str | None = None
     pid: int | None = None
+    list_probes: int = 0  # -l (1) or -L (2): the script is "probe POINT {}", listed
 
 
 class _Timer:
@@ -100,7 +101,8 @@ def run(opts: Options) -> int:
     try:
         _apply_global_overrides(user, opts)
         program = elaborate(user, library, runtime=opts.runtime,
-                            global_display=opts.global_display and opts.last_pass > 2)
+                            global_display=opts.global_display and opts.last_pass > 2,
+                            target_exe=_target_exe(opts))
     except ScriptError as e:
         sys.stderr.write(e.render())
         _warn_unused_args(opts, used_args, None)
@@ -111,6 +113,11 @@ def run(opts: Options) -> int:
         sys.stderr.write(f"Pass 2: analyzed script: {len(program.probes)} probes, "
                          f"{len(program.functions)} functions, {len(program.embeds)} embeds, "
                          f"{len(program.globals)} globals {t.text()}\n")
+    if opts.list_probes:
+        from .elaborate.listing import probe_points
+        points = probe_points(program, with_vars=opts.list_probes == 2)
+        sys.stdout.write("".join(f"{x}\n" for x in points))
+        return 0 if points else 1
     if opts.last_pass == 2:
         from .elaborate.listing import listing
         sys.stdout.write(listing(program))
@@ -144,9 +151,32 @@ def run(opts: Options) -> int:
     from .run.session import ProbeInfo
 
     probes = [ProbeInfo(d.index, d.kind, d.order, d.interval_ns, d.randomize_ns,
-                        d.target_path, d.target_pid, d.function) for d in program.probes]
+                        d.target_path, d.target_pid, d.function, d.ret, d.library, d.plt,
+                        d.thread, *_mark_fields(d))
+              for d in program.probes]
     _manifest_store(opts, so, probes, notes)
     return _pass5(opts, so, probes)
+
+
+def _mark_fields(d) -> tuple[int, int]:
+    m = getattr(d, "marker", None)
+    return (m.pc, m.semaphore) if m is not None else (0, 0)
+
+
+def _target_exe(opts: Options) -> str | None:
+    """The program -c runs or -x names: what process.mark(...) without a path means."""
+    if opts.pid is not None:
+        try:
+            return os.path.realpath(f"/proc/{opts.pid}/exe")
+        except OSError:
+            return None
+    if opts.command is not None:
+        from .elaborate.derive import resolve_executable
+        from .run.target import command_argv
+        argv = command_argv(opts.command)
+        return None if argv[0] == "/bin/sh" and len(argv) > 2 and argv[1] == "-c" else \
+            resolve_executable(argv[0])
+    return None
 
 
 def _pass5(opts: Options, so: Path, probes: list) -> int:
@@ -184,7 +214,8 @@ def _manifest_key(opts: Options) -> str:
     for part in (__version__, opts.script_text, opts.script_name, repr(opts.args),
                  repr(opts.defines), repr(opts.guru), repr(opts.globals_set),
                  repr(opts.include), opts.runtime, repr(opts.global_display),
-                 platform.release(), os.environ.get("SYSTEMTAP_TAPSET", "")):
+                 platform.release(), os.environ.get("SYSTEMTAP_TAPSET", ""),
+                 _file_stamp(_target_exe(opts) or "")):
         h.update(part.encode("utf-8", "surrogateescape"))
         h.update(b"\0")
     code = Path(__file__).resolve().parent
@@ -213,9 +244,22 @@ def _manifest_lookup(opts: Options):
         if not so.exists():
             return None
         check_owned(so)
+        if any(_file_stamp(f) != stamp for f, stamp in data.get("deps", {}).items()):
+            return None  # a binary whose markers were compiled in has changed
         return so, [ProbeInfo(*p) for p in data["probes"]], data.get("notes", "")
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _file_stamp(path: str) -> str:
+    """Which file is at path, for caches of what was read from it."""
+    if not path:
+        return ""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{path}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
 
 
 def _manifest_store(opts: Options, so: Path, probes: list, notes: str) -> None:
@@ -224,9 +268,13 @@ def _manifest_store(opts: Options, so: Path, probes: list, notes: str) -> None:
     try:
         path = cache_dir() / f"session_{_manifest_key(opts)}.json"
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"so": str(so), "notes": notes, "probes": [
+        # Mark probes compile a binary's marker addresses and argument operands in.
+        deps = {p.target_path: _file_stamp(p.target_path) for p in probes
+                if p.kind == "process.mark" and p.target_path}
+        tmp.write_text(json.dumps({"so": str(so), "notes": notes, "deps": deps, "probes": [
             [p.index, p.kind, p.order, p.interval_ns, p.randomize_ns, p.target_path,
-             p.target_pid, p.function] for p in probes]}))
+             p.target_pid, p.function, p.ret, p.library, p.plt, p.thread, p.mark_pc,
+             p.mark_sem] for p in probes]}))
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError:

@@ -236,3 +236,22 @@ def jump_patch(site_addr: int, tramp_addr: int, length: int) -> bytes | Refusal:
         return Refusal(f"{length}-byte site cannot hold a {len(code)}-byte jump to "
                        f"{tramp_addr:#x}")
     return code + b"\xcc" * (length - len(code))
+
+
+def build_return_trampoline(handler_addr: int, simd: SimdSave = SimdSave()) -> bytes:
+    """Where hijacked return addresses point: position-independent, one per process.
+
+    A probed function returned here with rsp one slot above its return address's
+    slot.  ``lea rsp,[rsp-8]`` makes that slot the top of the stack again;
+    ``handler(0, regs)`` finds the real return address by regs->rsp (the slot),
+    writes it there and runs the return probes; everything is restored and ``ret``
+    goes home.  The function's frame is dead, so no red zone needs skipping; rax and
+    rdx, xmm0/xmm1 and the x87 stack (a long double result) come back untouched.
+    """
+    return (b"\x48\x8d\x64\x24\xf8"                      # lea rsp,[rsp-8]
+            + _prologue(0, handler_addr, 0, simd, False)
+            + b"\xc3")                                   # ret
+
+
+def return_trampoline_size(simd: SimdSave = SimdSave()) -> int:
+    return len(build_return_trampoline(2**63, simd))

@@ -58,6 +58,15 @@
 #define UTR_MAX_SITES 4096 /* probe sites whose pp() the tracer records (site 0: none) */
 #endif
 #define UTR_SITE_PPLEN 256
+#define UTR_SITE_PROBES 13 /* probes one site runs */
+#ifndef UTR_SHADOW_DEPTH
+#define UTR_SHADOW_DEPTH 4096 /* pending return probes per thread */
+#endif
+/* Unwinder entry points a site may be the hook of. */
+#define UTR_HOOK_RESTORE 1 /* _Unwind_RaiseException & co: put return addresses back */
+#define UTR_HOOK_CATCH 2   /* __cxa_begin_catch: frames below are gone, rehijack the rest */
+#define UTR_HOOK_SIGMASK 3 /* sigprocmask/pthread_sigmask: never let SIGTRAP be blocked */
+#define UTR_HOOK_SIGACTION 4 /* __libc_sigaction: keep our SIGTRAP handler, chain theirs */
 #ifndef UTR_OUTBUF_SIZE
 #define UTR_OUTBUF_SIZE 8192 /* per-handler output buffered until the handler ends */
 #endif
@@ -162,11 +171,42 @@ void utr_clear_identity(void);
 /* The probe point pp() reports for armed site `site` (1..UTR_MAX_SITES-1): the tracer
  * records it before patching; a site's trampoline passes (site << 20 | probe). */
 int utr_set_site_pp(int32_t site, const char *pp);
+/* What a patched site runs (1..UTR_MAX_SITES-1): its trampoline passes the site
+ * number.  add_probe appends a probe to run at the site (at most UTR_SITE_PROBES);
+ * set_return makes every hit of an entry site hijack the return address so that
+ * the probes of ret_site run when the function returns; set_hook marks the entry
+ * of an unwinder function (UTR_HOOK_*): return addresses are put back before it
+ * walks the stack. */
+int utr_site_add_probe(int32_t site, int32_t probe);
+int utr_site_set_return(int32_t site, int32_t ret_site);
+int utr_site_set_hook(int32_t site, int32_t hook);
+/* Return probes skipped because a thread's shadow stack was full, and frames whose
+ * return probe never ran because longjmp or an exception unwound them. */
+int64_t utr_ret_overflow_count(void);
+int64_t utr_ret_unwound_count(void);
 /* target(): the pid given with -x or started with -c. */
 void utr_set_target_pid(int64_t pid);
+/* Following forks (ctx.c): claim the context slot of thread tid of process pid
+ * (its offset in the region, -1 when none is free), and the offset of the
+ * thread's TLS context pair {utr_ctx *, region base} from its thread pointer. */
+int64_t utr_ctx_claim_for(int32_t tid, int32_t pid);
+int64_t utr_tls_offset(void);
 /* Set by the tracer before begin probes run: argv of the script (for argv/argc). */
 void utr_set_script_args(int32_t argc, const char **argv);
 /* UTR_CDEF_END */
+
+/* Registers of the probed thread at a patched site, as the trampoline pushed them
+ * (injector/x86_64/trampoline.py REGS_FIELDS, lowest address first).  rip is the
+ * site address, rsp the stack pointer at the site.  At a return site rsp points
+ * at the slot the function returned from. */
+struct utrace_regs {
+    uint64_t rip, rsp, r15, r14, r13, r12, r11, r10, r9, r8;
+    uint64_t rdi, rsi, rbp, rbx, rdx, rcx, rax, rflags;
+};
+
+/* The registers of the site the running handler was entered through, NULL for
+ * probes that run without one (begin, end, timer, process.begin/end). */
+const struct utrace_regs *utr_uregs(void);
 
 /* ---- Region header -------------------------------------------------- */
 
@@ -188,6 +228,9 @@ typedef struct utr_region_hdr {
     int32_t ctx_pool_n;
     int32_t ring_lock;       /* spinlock serialising ring producers */
     uint64_t sites_off;      /* UTR_MAX_SITES probe points of armed sites, for pp() */
+    uint64_t sitedesc_off;   /* UTR_MAX_SITES struct utr_site_desc */
+    int64_t ret_overflow_count;
+    int64_t ret_unwound_count;
 } utr_region_hdr;
 
 #define UTR_REGION_MAGIC 0x7574726163655231ull /* "utraceR1" */
@@ -222,6 +265,7 @@ typedef struct utr_ctx {
     char out[UTR_OUTBUF_SIZE];       /* stdout produced by this hit */
     /* ---- runtime-private ---- */
     char fmtbuf[UTR_PRINTF_MAX + 1]; /* scratch of utr_printf */
+    int32_t regparm;                 /* regparm(n) of this hit: 0 = ABI default, else 0x100 | n */
 } utr_ctx;
 
 /* Begin a probe hit: returns the context, or NULL when the probe must be skipped
@@ -259,8 +303,43 @@ int64_t utr_reentrant_count(void);
 const char *utr_last_fault(void);
 void utr_clear_fault(void);
 /* Copy n bytes at addr of this process into dst without ever faulting
- * (process_vm_readv on the own pid).  Returns the number of bytes read. */
+ * (umem.c).  Returns the number of bytes read. */
 size_t utr_read_mem(void *dst, uint64_t addr, size_t n);
+
+/* ---- Fault-safe access to this process's memory (umem.c) -----------------
+ * A bad address is a failure, never a signal; async-signal-safe, no malloc,
+ * errno untouched.  Page protections are honoured (PROT_NONE cannot be read,
+ * read-only memory cannot be written). */
+
+/* Copy n bytes at addr into dst: 0, or -1 if any of them cannot be read. */
+int utr_uread(void *dst, uint64_t addr, size_t n);
+/* Copy n bytes from src to addr: 0, or -1 if any of them cannot be written
+ * (bytes before the failing page may have been written). */
+int utr_uwrite(uint64_t addr, const void *src, size_t n);
+/* The size-byte (1, 2, 4 or 8) integer at addr, sign- or zero-extended; on a
+ * fault (or another size) returns 0 and sets *fault to 1, else *fault = 0. */
+int64_t utr_uread_int(uint64_t addr, int size, int is_signed, int *fault);
+/* The NUL-terminated string at addr into dst (len bytes with its NUL): reads at
+ * most len-1 bytes, a page at a time, stopping at the NUL, so a string ending
+ * just before an unmapped page is fine.  Returns its length, or -EFAULT (dst
+ * then holds what was read) — SystemTap's _stp_strncpy_from_user. */
+int64_t utr_ustrncpy(char *dst, uint64_t addr, int64_t len);
+/* Write src (at most len-1 bytes of it) and a NUL at addr: 0, or -1 on a fault. */
+int utr_uwrite_str(uint64_t addr, const char *src, int64_t len);
+
+/* ---- Registers and arguments of the probed thread (uregs.c) ---------------- */
+
+/* register(name)/u_register(name) with stap's x86_64 names: 0, -1 when the
+ * running probe has no registers (utr_uregs() == NULL), -2 for an unknown name. */
+int utr_uregister(const char *name, int sign_extend, int64_t *out);
+/* Argument n (1-based) at a function entry, SysV ABI (regparm(n) of the hit
+ * honoured): 0; -1 no registers; -2 bad n; -3 its stack slot (*stack_addr)
+ * cannot be read.  truncate: the low 32 bits, sign- or zero-extended. */
+int utr_uarg(utr_ctx *c, int64_t n, int sign_extend, int truncate, int64_t *out,
+             uint64_t *stack_addr);
+/* Set argument n to val (size 4: the low 32 bits only, 8: all), in the saved
+ * register (restored by the trampoline) or its stack slot: 0, -1, -2, -3 as above. */
+int utr_uset_arg(utr_ctx *c, int64_t n, int64_t val, int size, uint64_t *stack_addr);
 
 /* ---- Output ------------------------------------------------------------ */
 
@@ -399,8 +478,33 @@ void utr_ctime(char *dst, int64_t secs);
 
 /* ---- Probe sites (sites.c) ------------------------------------------------------ */
 
-/* Called by a site's trampoline in the traced thread: site_id is the probe's index. */
-void utr_site_hit(uint64_t site_id, void *regs);
+typedef struct utr_site_desc {
+    int32_t nprobes;
+    int32_t ret_site;   /* nonzero: hijack the return address for this return site */
+    int32_t hook;       /* UTR_HOOK_* */
+    int32_t probes[UTR_SITE_PROBES];
+} utr_site_desc;
+
+/* Called by a site's entry trampoline in the traced thread. */
+void utr_site_hit(uint64_t site, struct utrace_regs *regs);
+/* Called by the return trampoline with rsp pointing at the slot the function
+ * returned from; writes the real return address there. */
+void utr_return_hit(uint64_t unused, struct utrace_regs *regs);
+/* Where hijacked return addresses point (the tracer writes it when it places the
+ * return trampoline in this process). */
+extern uint64_t utr_ret_tramp_addr;
+/* The trap tier (trap.c): install the SIGTRAP handler (once per process), then
+ * record each int3 site before writing it: ool is its out-of-line copy. */
+int utr_trap_install(void);
+int utr_trap_add(uint64_t addr, uint64_t ool, int32_t site);
+/* @entry(expr) (retprobe.c): saved by a function's entry probes into the call's
+ * shadow entry, read by its return probes. */
+#define UTR_ENTRY_VALS 8
+void utr_entry_save(int32_t k, int64_t v);
+int64_t utr_entry_load(int32_t k);
+/* Return probes (retprobe.c). */
+void _utr_hijack(int32_t ret_site, struct utrace_regs *regs);
+void _utr_unwind_hook(int32_t hook, struct utrace_regs *regs);
 
 /* ---- Regular expressions (regex.c) ----------------------------------------- */
 

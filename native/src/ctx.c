@@ -6,9 +6,15 @@
  * an initial-exec TLS pointer, so the probe path never allocates.  When every
  * slot is taken, slots of threads that no longer exist (tgkill(pid, tid, 0)
  * fails with ESRCH) are reclaimed.  A fork()ed child forgets the parent's slot
- * through a pthread_atfork child handler.  The pointers stored in a context
- * (last_error, probe_point...) are only ever used by the owning thread, in its
- * own process.
+ * through a pthread_atfork child handler; a child of a raw fork/clone syscall
+ * (no atfork handlers run) is fixed by the tracer, which follows every fork:
+ * it zeroes the child's TLS pair (_utr_tls, at utr_tls_offset() from the thread
+ * pointer) before the child runs.  A vfork/posix_spawn child shares the TLS of
+ * its parent thread, which is blocked until the child execs or exits: it uses
+ * that thread's slot, which the tracer claims beforehand for the parent thread
+ * (utr_ctx_claim_for), so that the slot is never left registered to the child.
+ * The pointers stored in a context (last_error, probe_point...) are only ever
+ * used by the owning thread, in its own process.
  */
 #define _GNU_SOURCE
 #include "rt_internal.h"
@@ -28,8 +34,17 @@ typedef struct _utr_ctx_slot {
 
 #define _UTR_SLOT_SIZE _UTR_ALIGN64(sizeof(_utr_ctx_slot))
 
-static _UTR_TLS utr_ctx *_utr_tls_ctx;
-static _UTR_TLS char *_utr_tls_base;   /* region the cached context belongs to */
+/* The thread's context, the region it belongs to and its tid (0: not known yet):
+ * one TLS block, so that the tracer can reset it in a forked child with one write
+ * (utr_tls_offset() locates it; 24 bytes). */
+static _UTR_TLS struct {
+    utr_ctx *ctx;
+    char *base;
+    int32_t tid;
+    int32_t pad;
+} _utr_tls;
+#define _utr_tls_ctx _utr_tls.ctx
+#define _utr_tls_base _utr_tls.base
 
 uint64_t _utr_ctx_pool_bytes(void)
 {
@@ -47,6 +62,19 @@ static void _utr_atfork_child(void)
 {
     _utr_tls_ctx = NULL;
     _utr_tls_base = NULL;
+    _utr_tls.tid = 0;
+}
+
+int32_t _utr_self_tid(void)
+{
+    int32_t t = _utr_tls.tid;
+    if (UTR_UNLIKELY(t == 0)) {
+        int saved = errno;
+        t = (int32_t)syscall(SYS_gettid);
+        errno = saved;
+        _utr_tls.tid = t;
+    }
+    return t;
 }
 
 __attribute__((constructor)) static void _utr_ctx_ctor(void)
@@ -59,10 +87,11 @@ static _utr_ctx_slot *_utr_slot(int32_t i)
     return (_utr_ctx_slot *)(utr_base + UTR_HDR->ctx_pool_off + (uint64_t)i * _UTR_SLOT_SIZE);
 }
 
-static utr_ctx *_utr_ctx_claim(void)
+/* A slot for thread tid of process pid: the one it has already, else a free one,
+ * else one of a thread that is gone. */
+static _utr_ctx_slot *_utr_slot_claim(int32_t tid, int32_t pid)
 {
     utr_region_hdr *h = UTR_HDR;
-    int32_t tid = (int32_t)syscall(SYS_gettid), pid = (int32_t)getpid();
     int32_t i, n = h->ctx_pool_n;
     int pass;
 
@@ -70,11 +99,8 @@ static utr_ctx *_utr_ctx_claim(void)
         for (i = 0; i < n; i++) {
             _utr_ctx_slot *s = _utr_slot(i);
             int32_t old = __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE);
-            if (old == tid && s->pid == pid) {   /* ours already (TLS was reset) */
-                _utr_tls_ctx = &s->ctx;
-                _utr_tls_base = utr_base;
-                return &s->ctx;
-            }
+            if (old == tid && s->pid == pid)   /* ours already (TLS was reset) */
+                return s;
             if (old != 0) {
                 if (pass == 0 || old == tid)
                     continue;
@@ -88,13 +114,39 @@ static utr_ctx *_utr_ctx_claim(void)
                                             __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                 s->pid = pid;
                 s->ctx.busy = 0;
-                _utr_tls_ctx = &s->ctx;
-                _utr_tls_base = utr_base;
-                return &s->ctx;
+                return s;
             }
         }
     }
     return NULL;
+}
+
+static utr_ctx *_utr_ctx_claim(void)
+{
+    int saved = errno;
+    _utr_ctx_slot *s = _utr_slot_claim(_utr_self_tid(), (int32_t)getpid());
+    errno = saved;
+    if (!s)
+        return NULL;
+    _utr_tls_ctx = &s->ctx;
+    _utr_tls_base = utr_base;
+    return &s->ctx;
+}
+
+int64_t utr_ctx_claim_for(int32_t tid, int32_t pid)
+{
+    _utr_ctx_slot *s;
+    if (!utr_base || tid <= 0 || pid <= 0)
+        return -1;
+    s = _utr_slot_claim(tid, pid);
+    return s ? (int64_t)((char *)&s->ctx - utr_base) : -1;
+}
+
+int64_t utr_tls_offset(void)
+{
+    char *tp;
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+    return (int64_t)((char *)&_utr_tls - tp);
 }
 
 static void _utr_check_skipped(int64_t skipped)
@@ -149,6 +201,7 @@ utr_ctx *utr_ctx_enter(int32_t probe_index, const char *pp, int32_t allowed_stat
     c->aborted = 0;
     c->outlen = 0;
     c->error_buf[0] = 0;
+    c->regparm = 0;
     return c;
 }
 

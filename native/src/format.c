@@ -19,7 +19,7 @@
  *    escaped C-style (\n, \t..., else \ooo); %s ignores `#`;
  *  - %s/%m/%M with the `0` flag emit a NUL byte after the field (as SystemTap);
  *  - %m copies `precision` bytes (default 1) from an address of this process,
- *    %M prints them as hex; the read is fault-safe (process_vm_readv).  On a
+ *    %M prints them as hex; the read is fault-safe (umem.c).  On a
  *    fault the whole printf/sprintf produces nothing and the error
  *    "read fault [man error::fault] at 0x<addr>" is recorded (utr_last_fault(),
  *    and as the running hit's error);
@@ -71,31 +71,6 @@ static inline int _clamp_room(const _utr_out *o, int v)
 /* ---- fault-safe reads ---- */
 
 static _UTR_TLS char _utr_fault_msg[64];
-
-size_t utr_read_mem(void *dst, uint64_t addr, size_t n)
-{
-    struct iovec local = { dst, n };
-    struct iovec remote = { (void *)(uintptr_t)addr, n };
-    ssize_t r;
-    if (n == 0)
-        return 0;
-    r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-    if (r < 0)
-        r = 0;
-    if ((size_t)r < n) {
-        /* partial: retry byte by byte to find exactly how far we can read */
-        size_t got = (size_t)r;
-        while (got < n) {
-            struct iovec l1 = { (char *)dst + got, 1 };
-            struct iovec r1 = { (void *)(uintptr_t)(addr + got), 1 };
-            if (process_vm_readv(getpid(), &l1, 1, &r1, 1, 0) != 1)
-                break;
-            got++;
-        }
-        return got;
-    }
-    return (size_t)r;
-}
 
 void _utr_set_fault(uint64_t addr)
 {

@@ -18,7 +18,12 @@
  */
 #include "rt_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 char *utr_base;
 
@@ -42,7 +47,8 @@ uint64_t utr_runtime_region_size(void)
 {
     /* each allocation may lose up to 63 bytes to alignment */
     return _UTR_HDR_SIZE + _UTR_RING_BYTES + 64 + _utr_ctx_pool_bytes() + 64 +
-           (uint64_t)UTR_MAX_SITES * UTR_SITE_PPLEN + 64 + 4096;
+           (uint64_t)UTR_MAX_SITES * UTR_SITE_PPLEN + 64 +
+           (uint64_t)UTR_MAX_SITES * sizeof(utr_site_desc) + 64 + 4096;
 }
 
 int utr_region_init(void *base, uint64_t size, int creator)
@@ -65,6 +71,9 @@ int utr_region_init(void *base, uint64_t size, int creator)
             return -1;
         h->sites_off = utr_region_alloc((uint64_t)UTR_MAX_SITES * UTR_SITE_PPLEN);
         if (!h->sites_off)
+            return -1;
+        h->sitedesc_off = utr_region_alloc((uint64_t)UTR_MAX_SITES * sizeof(utr_site_desc));
+        if (!h->sitedesc_off)
             return -1;
         __atomic_store_n(&h->magic, UTR_REGION_MAGIC, __ATOMIC_RELEASE);
         return 0;
@@ -101,7 +110,13 @@ int32_t utr_exit_requested(void) { return __atomic_load_n(&UTR_HDR->exit_request
 
 void utr_request_exit(void)
 {
-    int32_t zero = 0;
+    int32_t zero = 0, st = utr_state();
+    /* stap's exit() moves the session to STOPPING at once: no new probe hits
+     * (but an error state stays). */
+    while ((st == UTR_ST_RUNNING || st == UTR_ST_STARTING) &&
+           !__atomic_compare_exchange_n(&UTR_HDR->state, &st, UTR_ST_STOPPING, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        ;
     __atomic_compare_exchange_n(&UTR_HDR->exit_requested, &zero, 1, 0,
                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
@@ -113,16 +128,62 @@ void utr_request_abort(void)
 
 /* ---- ring ---- */
 
+/* The ring lock word holds the tid of its holder.  Producers are threads of any
+ * process of the traced tree; one killed while it holds the lock (SIGKILL mid
+ * record) would otherwise stop every later record: a waiter that finds the holder
+ * gone takes the lock over.  That is safe because a record becomes visible only
+ * when head is published, after its copy: the dead writer's partial bytes lie
+ * beyond head and are overwritten. */
+static int _utr_ring_trylock(int32_t *w, int32_t me)
+{
+    int32_t free_ = 0;
+    return __atomic_load_n(w, __ATOMIC_RELAXED) == 0 &&
+           __atomic_compare_exchange_n(w, &free_, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+/* Whether task tid is gone (a zombie counts as gone: it runs no more code). */
+static int _utr_task_dead(int32_t tid)
+{
+    char path[40], buf[512], *p;
+    int fd, saved = errno, dead = 0;
+    long n;
+    if (syscall(SYS_tkill, tid, 0) != 0) {
+        dead = errno == ESRCH;
+        errno = saved;
+        return dead;
+    }
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n > 0) {
+            buf[n] = 0;
+            p = strrchr(buf, ')');
+            dead = p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+        }
+    }
+    errno = saved;
+    return dead;
+}
+
 static int _utr_ring_lock(int32_t *w)
 {
+    int32_t me = _utr_self_tid(), cur;
     int i;
     for (i = 0; i < 20000; i++) {
-        if (_utr_spin_trylock(w))
+        if (_utr_ring_trylock(w, me))
             return 1;
+        if (UTR_UNLIKELY(__atomic_load_n(w, __ATOMIC_RELAXED) == me))
+            return 0;  /* a probe in a signal handler that interrupted our own record */
         _utr_cpu_relax();
     }
     for (i = 0; i < 2000; i++) {
-        if (_utr_spin_trylock(w))
+        if (_utr_ring_trylock(w, me))
+            return 1;
+        cur = __atomic_load_n(w, __ATOMIC_RELAXED);
+        if (cur != 0 && (i & 63) == 0 && _utr_task_dead(cur) &&
+            __atomic_compare_exchange_n(w, &cur, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             return 1;
         sched_yield();
     }

@@ -94,7 +94,27 @@ int64_t _utr_format(char *buf, int64_t size, const char *fmt, const utr_arg *arg
                     uint64_t *fault_addr);
 void _utr_set_fault(uint64_t addr);
 
+/* ---- fault-safe memory (umem.c) ---- */
+
+/* Bytes readable at addr, up to n, copied to dst: a short count means the byte
+ * after them cannot be read. */
+size_t _utr_uread_upto(void *dst, uint64_t addr, size_t n);
+
 /* pp() of the site a trampoline entered through, for utr_ctx_enter (sites.c). */
 extern __thread const char *_utr_site_pp __attribute__((tls_model("initial-exec")));
+/* UTR_SCRATCH_BYTES of this thread's private memory, for rewriting a hooked call's
+ * argument (retprobe.c); NULL when it cannot be had. */
+#define UTR_SCRATCH_BYTES 160
+void *_utr_thread_scratch(void);
+/* The trap tier's hooks on the C library's signal-mask calls (trap.c). */
+void _utr_trap_hook(int32_t hook, struct utrace_regs *regs);
+
+/* Run the probes of a site with pp() and registers describing it (sites.c). */
+void _utr_run_site(int32_t site, struct utrace_regs *regs);
+/* Registers of that site (sites.c); NULL outside a site's handler. */
+extern __thread const struct utrace_regs *_utr_site_regs __attribute__((tls_model("initial-exec")));
+
+/* This thread's tid, cached in TLS (reset in forked children with the context; ctx.c). */
+int32_t _utr_self_tid(void);
 
 #endif /* UTRACE_RT_INTERNAL_H */

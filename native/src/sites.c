@@ -1,13 +1,27 @@
-/* sites.c — the C entry a probe site's trampoline calls in the traced thread. */
+/* sites.c — what a patched probe site runs in the traced thread, and its table. */
 #include <errno.h>
 #include <string.h>
 
 #include "utrace_rt.h"
 #include "rt_internal.h"
 
-int utr_set_site_pp(int32_t site, const char *pp)
+__thread const struct utrace_regs *_utr_site_regs __attribute__((tls_model("initial-exec")));
+
+const struct utrace_regs *utr_uregs(void)
+{
+    return _utr_site_regs;
+}
+
+static utr_site_desc *_utr_desc(int32_t site)
 {
     if (!utr_base || site <= 0 || site >= UTR_MAX_SITES)
+        return NULL;
+    return UTR_AT(utr_site_desc, UTR_HDR->sitedesc_off) + site;
+}
+
+int utr_set_site_pp(int32_t site, const char *pp)
+{
+    if (!_utr_desc(site))
         return -1;
     char *slot = UTR_AT(char, UTR_HDR->sites_off) + (size_t)site * UTR_SITE_PPLEN;
     size_t n = strlen(pp);
@@ -18,17 +32,68 @@ int utr_set_site_pp(int32_t site, const char *pp)
     return 0;
 }
 
+/* The tracer fills a site's descriptor before the jump into its trampoline is
+ * written, so a hit never sees a half-built one. */
+int utr_site_add_probe(int32_t site, int32_t probe)
+{
+    utr_site_desc *d = _utr_desc(site);
+    if (!d || d->nprobes >= UTR_SITE_PROBES)
+        return -1;
+    d->probes[d->nprobes++] = probe;
+    return 0;
+}
+
+int utr_site_set_return(int32_t site, int32_t ret_site)
+{
+    utr_site_desc *d = _utr_desc(site);
+    if (!d || !_utr_desc(ret_site))
+        return -1;
+    d->ret_site = ret_site;
+    return 0;
+}
+
+int utr_site_set_hook(int32_t site, int32_t hook)
+{
+    utr_site_desc *d = _utr_desc(site);
+    if (!d)
+        return -1;
+    d->hook = hook;
+    return 0;
+}
+
+/* Run the probes of `site` with pp() naming it and regs describing the thread. */
+void _utr_run_site(int32_t site, struct utrace_regs *regs)
+{
+    const utr_site_desc *d = _utr_desc(site);
+    const struct utrace_regs *outer = _utr_site_regs;  /* a probe hit inside a handler */
+    const char *outer_pp = _utr_site_pp;
+    int32_t i;
+    if (!d || d->nprobes == 0)
+        return;
+    _utr_site_regs = regs;
+    _utr_site_pp = UTR_AT(char, UTR_HDR->sites_off) + (size_t)site * UTR_SITE_PPLEN;
+    for (i = 0; i < d->nprobes; i++)
+        utr_call_probe(d->probes[i]);
+    _utr_site_pp = outer_pp;
+    _utr_site_regs = outer;
+}
+
 /* The trampoline saved every register it must; errno lives in the thread's TLS,
- * so it is this function's to keep: a probe must not change it.  The site id is
- * (site << 20 | probe): the probe to run, and the site whose pp() it reports. */
-void utr_site_hit(uint64_t site_id, void *regs)
+ * so it is this function's to keep: a probe must not change it. */
+void utr_site_hit(uint64_t site, struct utrace_regs *regs)
 {
     int saved = errno;
-    uint64_t site = site_id >> 20;
-    (void)regs;
-    if (site > 0 && site < UTR_MAX_SITES && utr_base)
-        _utr_site_pp = UTR_AT(char, UTR_HDR->sites_off) + site * UTR_SITE_PPLEN;
-    utr_call_probe((int32_t)(site_id & 0xfffff));
-    _utr_site_pp = NULL;
+    const utr_site_desc *d = _utr_desc((int32_t)site);
+    if (d) {
+        _utr_run_site((int32_t)site, regs);
+        if (UTR_UNLIKELY(d->hook)) {
+            if (d->hook <= UTR_HOOK_CATCH)
+                _utr_unwind_hook(d->hook, regs);
+            else
+                _utr_trap_hook(d->hook, regs);
+        }
+        if (d->ret_site && utr_state() == UTR_ST_RUNNING)
+            _utr_hijack(d->ret_site, regs);
+    }
     errno = saved;
 }

@@ -142,14 +142,13 @@ def test_pp_names_the_resolved_site(progs):
 
 def test_unmatched_and_doubly_probed_functions_are_reported(progs):
     exe = progs / "calls_O2"
-    r = run_utrace(["-c", f"{exe} 5", "-e",
+    r = run_utrace(["-v", "-c", f"{exe} 5", "-e",
                     'global a, b probe process.function("work") { a++ } '
-                    'probe process.function("w*") { b++ } '
+                    'probe process.function("w*") { b += 10 } '
                     'probe process.function("no_such_function") { } '
                     'probe end { printf("%d %d\\n", a, b) }'])
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[1] == "5 0"  # the first probe owns the site
+    assert r.stdout.splitlines()[1] == "5 50"  # both probes run at the one patched site
+    assert "1 probe sites: 1 on the jump tier, 0 refused" in r.stderr
     assert (f'WARNING: process("{exe}").function("no_such_function") matched no function'
             in r.stderr)
-    assert ("WARNING: work: not supported yet: a second probe on a function another probe "
-            "already patched") in r.stderr

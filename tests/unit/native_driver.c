@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -299,6 +300,50 @@ static int cmd_map(int argc, char **argv)
 
 /* ---- ring ---- */
 
+/* The ring lock held by a process that is gone (reaped, then a zombie) is taken
+ * over by the next writer; one held by a live process makes the record dropped. */
+static int cmd_ringsteal(void)
+{
+    static const char *kinds[] = {"reaped", "zombie", "alive"};
+    int32_t *w = &UTR_HDR->ring_lock;
+    int k;
+    for (k = 0; k < 3; k++) {
+        int go[2], kept = 0;
+        int64_t dropped = utr_dropped_count();
+        siginfo_t si;
+        uint64_t n, off;
+        pid_t pid;
+        if (pipe(go) != 0)
+            return 2;
+        pid = fork();
+        if (pid == 0) {
+            char c;
+            close(go[1]);
+            if (k == 2 && read(go[0], &c, 1) < 0)
+                _exit(3);
+            _exit(0);
+        }
+        close(go[0]);
+        if (k == 0)
+            waitpid(pid, NULL, 0);
+        else if (k == 1)
+            waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT);  /* exited, not reaped */
+        __atomic_store_n(w, (int32_t)pid, __ATOMIC_RELEASE);  /* it "holds" the lock */
+        utr_emit_err("x\n", 2);
+        n = utr_drain(drain_buf, DRAIN_CAP);
+        for (off = 0; off < n; kept++)
+            off += 5 + ((uint64_t)(unsigned char)drain_buf[off] |
+                        (uint64_t)(unsigned char)drain_buf[off + 1] << 8);
+        printf("%s kept=%d dropped=%lld unlocked=%d\n", kinds[k], kept,
+               (long long)(utr_dropped_count() - dropped), __atomic_load_n(w, __ATOMIC_ACQUIRE) == 0);
+        __atomic_store_n(w, 0, __ATOMIC_RELEASE);
+        close(go[1]);
+        if (k != 0)
+            waitpid(pid, NULL, 0);
+    }
+    return 0;
+}
+
 static int cmd_ring(void)
 {
     static char big[UTR_MAX_RECORD];
@@ -570,6 +615,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "mapstat") == 0) return cmd_stat(argc - 2, argv + 2, 1);
     if (strcmp(cmd, "map") == 0) return cmd_map(argc - 2, argv + 2);
     if (strcmp(cmd, "ring") == 0) return cmd_ring();
+    if (strcmp(cmd, "ringsteal") == 0) return cmd_ringsteal();
     if (strcmp(cmd, "threads") == 0) return cmd_threads();
     if (strcmp(cmd, "lock") == 0) return cmd_lock();
     if (strcmp(cmd, "ctx") == 0) return cmd_ctx();

@@ -550,6 +550,16 @@ def test_map_stats(drv):
 # ring, contexts, threads, locks, strings
 
 
+def test_ring_lock_of_a_dead_writer_is_taken_over(drv):
+    # A writer killed holding the ring lock (a followed child SIGKILLed mid record)
+    # must not stop every later record; a live holder is waited for, then dropped.
+    assert drv("ringsteal").decode().splitlines() == [
+        "reaped kept=1 dropped=0 unlocked=1",
+        "zombie kept=1 dropped=0 unlocked=1",
+        "alive kept=0 dropped=1 unlocked=0",
+    ]
+
+
 def test_ring_drops_when_full(drv):
     lines = drv("ring").decode().splitlines()
     fit = (4 << 20) // (8192 + 5)

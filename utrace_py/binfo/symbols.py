@@ -106,6 +106,9 @@ def sysv_hash(name: bytes) -> int:
     return h
 
 
+_COLD = re.compile(r"\.cold(\.\d+)?$|\[clone \.cold")
+
+
 def _with_matched(fn: Function, matched: tuple[str, ...]) -> Function:
     # Not fn._replace(): that is 4x slower, and function("*") makes one per site.
     return tuple.__new__(Function, (*fn[:-1], matched))
@@ -344,7 +347,55 @@ class SymbolTable:
         return self._sites_for_rows([rows[i] for i in self._by_name.get(name, ())], name)
 
     def match(self, pattern: str) -> list[Function]:
-        """Sites with a name matching an fnmatch pattern, as function("PATTERN") does."""
+        """Sites with a name matching an fnmatch pattern, as function("PATTERN") does.
+
+        C++ functions match by their demangled name without parameters, qualified
+        ("ns::Cls::method") or not ("method"), as SystemTap's DWARF names do.
+        """
+        found = self._match_plain(pattern)
+        if not found:
+            found = self._match_cxx(pattern)
+        # GCC's hot/cold splitting: "f.cold" is the middle of f, entered by a jump,
+        # never a function entry (a return probe there would corrupt the stack).
+        return [fn for fn in found if not all(_COLD.search(n) for n in fn.matched or fn.names)]
+
+    def _cxx_names(self) -> dict[str, list[str]]:
+        """Demangled name (qualified and last component) -> mangled names; built once."""
+        if getattr(self, "_cxx", None) is None:
+            from .demangle import basename, function_name
+            self._index()
+            cxx: dict[str, list[str]] = {}
+            for name in self._by_name:  # type: ignore[union-attr]
+                if name.startswith("_Z"):
+                    q = function_name(name)
+                    if q:
+                        cxx.setdefault(q, []).append(name)
+                        b = basename(q)
+                        if b != q:
+                            cxx.setdefault(b, []).append(name)
+            self._cxx = cxx
+        return self._cxx
+
+    def _match_cxx(self, pattern: str) -> list[Function]:
+        if pattern.strip("*") == "":
+            return []
+        cxx = self._cxx_names()
+        if not cxx:
+            return []
+        from .demangle import function_name
+        if is_pattern(pattern):
+            rx = re.compile(fnmatch.translate(pattern))
+            mangled = {m for k, ms in cxx.items() if rx.match(k) for m in ms}
+        else:
+            mangled = set(cxx.get(pattern, ()))
+        out: dict[int, Function] = {}
+        for m in sorted(mangled):
+            for fn in self.lookup(m):
+                if fn.address not in out:
+                    out[fn.address] = _with_matched(fn, (function_name(m) or m,))
+        return [out[a] for a in sorted(out)]
+
+    def _match_plain(self, pattern: str) -> list[Function]:
         if not is_pattern(pattern):
             return self.lookup(pattern)
         if pattern.strip("*") == "":  # function("*"): every site, no regex or regrouping

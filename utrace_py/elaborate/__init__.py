@@ -7,6 +7,7 @@ from ..diag import SemanticError
 from ..lang import ast as A
 from ..lang.parser import parse_text
 from ..tapset_loader import TapsetLibrary
+from .entry import split_entry_ops
 from .derive import DerivedProbe, ProbeDeriver
 from .resolve import Resolver
 from .typecheck import TypeChecker
@@ -23,20 +24,28 @@ class Program:
 
 
 def elaborate(user: A.StapFile, library: TapsetLibrary, *, runtime: str = "user",
-              global_display: bool = True) -> Program:
+              global_display: bool = True, target_exe: str | None = None) -> Program:
     aliases = list(user.aliases)
     for path in library.alias_files:
         aliases.extend(library.parse(path).aliases)
-    deriver = ProbeDeriver(aliases, runtime)
+    deriver = ProbeDeriver(aliases, runtime, target_exe)
     resolver = Resolver(user, library)
 
     probes: list[DerivedProbe] = []
 
+    entry_slots = 0
+
     def add(file_probes: list[A.Probe], synthetic: bool) -> None:
+        nonlocal entry_slots
         for p in file_probes:
             for d in deriver.derive(p):
                 d.synthetic = synthetic
-                resolver.resolve_probe(d.body, d.locals)
+                if d.kind == "process.function" and d.ret:
+                    saver, entry_slots = split_entry_ops(d, entry_slots)
+                    if saver is not None:
+                        resolver.resolve_probe(saver.body, saver.locals, saver)
+                        probes.append(saver)
+                resolver.resolve_probe(d.body, d.locals, d)
                 probes.append(d)
 
     add(user.probes, False)

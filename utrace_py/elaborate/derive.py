@@ -33,6 +33,12 @@ class DerivedProbe:
     target_path: str | None = None
     target_pid: int | None = None
     function: str | None = None  # process.function("PATTERN")
+    ret: bool = False            # .return
+    library: str | None = None   # .library("NAME"): the function is in that module
+    plt: bool = False            # .plt("PATTERN"): function is the PLT stub's pattern
+    marker: object = None        # process.mark: the binfo.sdt.Marker this probe is for
+    # process.thread.begin/.end: kind process.begin/.end (run like them), for threads
+    thread: bool = False
 
 
 class NoMatch(Exception):
@@ -52,9 +58,11 @@ def _match_component(pattern: A.Component, alias: A.Component) -> bool:
 
 
 class ProbeDeriver:
-    def __init__(self, aliases: list[A.ProbeAlias], runtime: str) -> None:
+    def __init__(self, aliases: list[A.ProbeAlias], runtime: str,
+                 target_exe: str | None = None) -> None:
         self.aliases = aliases
         self.runtime = runtime
+        self.target_exe = target_exe  # what process.mark(...) means: the -c/-x program
 
     def derive(self, probe: A.Probe) -> list[DerivedProbe]:
         out: list[DerivedProbe] = []
@@ -130,6 +138,8 @@ class ProbeDeriver:
         for fam in BUILTIN_FAMILIES:
             if fnmatch.fnmatchcase(fam, name) and fam in ("begin", "end", "error", "never") and len(comps) == 1:
                 return [DerivedProbe(fam, fam, tok, body)]
+        if name == "process" and any(c.functor == "mark" for c in comps[1:]):
+            return self._marks(comps, pp, tok, body)
         if name == "process":
             return [self._process(comps, pp, tok, body)]
         if name in ("kernel", "module", "syscall", "perf", "procfs",
@@ -158,14 +168,64 @@ class ProbeDeriver:
         if rest in (["begin"], ["end"]) and all(c.arg is None for c in comps[1:]):
             return DerivedProbe("process." + rest[0], pp, tok, body,
                                 target_path=path, target_pid=pid)
-        fn = comps[1] if len(comps) > 1 else None
-        if (fn is not None and fn.functor == "function" and isinstance(_lit_arg(fn), str)
-                and rest[1:] in ([], ["call"]) and "@" not in _lit_arg(fn)):
+        if rest in (["thread", "begin"], ["thread", "end"]) and all(c.arg is None for c in comps[1:]):
+            return DerivedProbe("process." + rest[1], pp, tok, body,
+                                target_path=path, target_pid=pid, thread=True)
+        i = 1
+        library = None
+        if len(comps) > 2 and comps[1].functor == "library" and isinstance(_lit_arg(comps[1]), str):
+            library = _lit_arg(comps[1])
+            i = 2
+        fn = comps[i] if len(comps) > i else None
+        tail = rest[i:]
+        if (fn is not None and fn.functor == "plt" and tail in ([], ["return"])
+                and (fn.arg is None or isinstance(_lit_arg(fn), str))):
             return DerivedProbe("process.function", pp, tok, body, target_path=path,
-                                target_pid=pid, function=_lit_arg(fn))
+                                target_pid=pid, function=_lit_arg(fn) or "*",
+                                ret=tail == ["return"], library=library, plt=True)
+        if (fn is not None and fn.functor == "function" and isinstance(_lit_arg(fn), str)
+                and tail in ([], ["call"], ["return"]) and "@" not in _lit_arg(fn)
+                and all(c.arg is None for c in comps[i + 1:])):
+            return DerivedProbe("process.function", pp, tok, body, target_path=path,
+                                target_pid=pid, function=_lit_arg(fn), ret=tail == ["return"],
+                                library=library)
         what = ".".join(rest) or "process"
         raise SemanticError(f"not supported yet: process probe '{what}' in the {self.runtime} "
-                            "runtime (begin, end and function(\"NAME\") entry probes are)", tok)
+                            "runtime (begin, end, function(\"NAME\"), .plt, .call, .return and "
+                            ".library are)", tok)
+
+    def _marks(self, comps: list, pp: str, tok: Token, body: A.Block) -> list[DerivedProbe]:
+        """process[("PATH")][.provider("P")].mark("NAME"): one probe per matching marker."""
+        from ..binfo.sdt import SdtError, match_markers
+        head, rest = comps[0], comps[1:]
+        arg = _lit_arg(head)
+        if isinstance(arg, str):
+            path = resolve_executable(arg)
+            if path is None:
+                raise SemanticError(f"cannot find executable '{arg}'", head.tok)
+        elif arg is None and self.target_exe is not None:
+            path = self.target_exe
+        else:
+            raise SemanticError("not supported yet: process.mark needs process(\"PATH\") or "
+                                "the program given with -c/-x", tok)
+        provider = None
+        if rest and rest[0].functor == "provider" and isinstance(_lit_arg(rest[0]), str):
+            provider, rest = _lit_arg(rest[0]), rest[1:]
+        if len(rest) != 1 or rest[0].functor != "mark" or not isinstance(_lit_arg(rest[0]), str):
+            raise NoMatch("probe point mismatch", rest[0].tok if rest else tok)
+        try:
+            found = match_markers(path, provider, _lit_arg(rest[0]))
+        except (SdtError, OSError) as e:
+            raise SemanticError(str(e).removeprefix("ERROR: "), tok) from None
+        if not found:
+            raise NoMatch("no match")
+        out = []
+        for m in found:
+            where = f'process("{path}")' + (f'.provider("{m.provider}")' if provider else "")
+            out.append(DerivedProbe("process.mark", f'{where}.mark("{m.name}")', tok,
+                                    copy.deepcopy(body) if len(found) > 1 else body,
+                                    target_path=path, function=m.name, marker=m))
+        return out
 
     def _timer(self, comps: list, pp: str, tok: Token, body: A.Block) -> DerivedProbe:
         unit = comps[1]

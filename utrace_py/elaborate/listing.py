@@ -31,3 +31,27 @@ def listing(p: Program) -> str:
             out.append("  # locals")
             out += [f"  {_decl(v)}" for v in d.locals]
     return "\n".join(out) + "\n"
+
+
+def probe_points(p: Program, with_vars: bool = False) -> list[str]:
+    """What `stap -l`/`-L` prints: every concrete probe point, sorted, once each.
+
+    Function patterns are expanded against the binary's symbols (they are armed per
+    process, so the derived probe still holds the pattern); a mark probe is already
+    one marker, whose arguments -L lists (`$arg1:long ...`).
+    """
+    out: set[str] = set()
+    for d in p.probes:
+        if d.synthetic:
+            continue
+        if d.kind == "process.function" and d.target_path and not d.library and not d.plt:
+            from ..binfo import find_functions
+            suffix = ".return" if d.ret else ""
+            for fn in find_functions(d.target_path, d.function):
+                out.add(f'process("{d.target_path}").function("{fn.name}"){suffix}')
+            continue
+        text = d.pp
+        if with_vars and d.kind == "process.mark":
+            text += "".join(f" $arg{i + 1}:long" for i in range(d.marker.nargs))
+        out.add(text)
+    return sorted(out)

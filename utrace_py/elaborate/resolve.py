@@ -30,6 +30,9 @@ class Resolver:
         self.library = library
         self.globals: dict[str, A.VarDecl] = {}
         self.functions: dict[str, A.FunctionDecl] = {}
+        # Functions are overloaded by arity, as in stap (user_string(addr) and
+        # user_string(addr, err_msg)); `functions` keeps the first of each name.
+        self.overloads: dict[tuple[str, int], A.FunctionDecl] = {}
         self.embeds: list[A.EmbeddedCode] = []
         self._pulled: set[Path] = set()
         self._resolved_funcs: set[int] = set()
@@ -37,11 +40,13 @@ class Resolver:
         for g in user.globals:
             self.globals[g.name] = g
         for f in user.functions:
-            if f.name in self.functions:
+            key = (f.name, len(f.params))
+            if key in self.overloads:
                 raise SemanticError(f"duplicate function name '{f.name}'", f.tok,
                                     chain=SemanticError("previously defined here",
-                                                        self.functions[f.name].tok))
-            self.functions[f.name] = f
+                                                        self.overloads[key].tok))
+            self.overloads[key] = f
+            self.functions.setdefault(f.name, f)
         self.embeds.extend(user.embeds)
         # Tapset files brought in; their own probes (not aliases) join the session.
         self.pulled_files: list[A.StapFile] = []
@@ -57,14 +62,21 @@ class Resolver:
             self.globals.setdefault(g.name, g)
         for fn in f.functions:
             self.functions.setdefault(fn.name, fn)
+            self.overloads.setdefault((fn.name, len(fn.params)), fn)
         self.embeds.extend(f.embeds)
 
-    def find_function(self, name: str) -> A.FunctionDecl | None:
-        if name not in self.functions:
+    def find_function(self, name: str, arity: int | None = None) -> A.FunctionDecl | None:
+        """The function `name` taking `arity` arguments; failing that, any of that name
+        (the caller reports the arity mismatch)."""
+        def have() -> bool:
+            return name in self.functions if arity is None else (name, arity) in self.overloads
+        if not have():
             for p in self.library.function_files(name):
                 self._pull(p)
-                if name in self.functions:
+                if have():
                     break
+        if arity is not None and (name, arity) in self.overloads:
+            return self.overloads[(name, arity)]
         return self.functions.get(name)
 
     def find_global(self, name: str) -> A.VarDecl | None:
@@ -76,8 +88,9 @@ class Resolver:
         return self.globals.get(name)
 
     # -- bodies ----------------------------------------------------------------
-    def resolve_probe(self, body: A.Block, locals_: list[A.VarDecl]) -> None:
+    def resolve_probe(self, body: A.Block, locals_: list[A.VarDecl], probe=None) -> None:
         scope: dict[str, A.VarDecl] = {}
+        self._probe = probe  # the DerivedProbe whose body this is: what $return means
         self._visit(body, scope, None)
         locals_.extend(scope.values())
         self._drain()
@@ -96,7 +109,7 @@ class Resolver:
             self._work.append(fd)
 
     def used_functions(self) -> list[A.FunctionDecl]:
-        return [f for f in self.functions.values() if id(f) in self._resolved_funcs]
+        return [f for f in self.overloads.values() if id(f) in self._resolved_funcs]
 
     def _local(self, sym: A.Symbol, scope: dict[str, A.VarDecl]) -> A.VarDecl:
         d = scope.get(sym.name)
@@ -116,6 +129,52 @@ class Resolver:
                 f"unresolved arity-{arity} global array {sym.name}, missing global declaration?",
                 sym.tok)
         sym.referent = d
+
+    def _target_symbol(self, n: A.TargetSymbol, fd) -> None:
+        p = getattr(self, "_probe", None)
+        in_return = fd is None and p is not None and p.kind == "process.function" and p.ret
+        if (n.kind == "var" and n.name == "$return" and in_return and not n.components
+                and not n.addressof and not n.pretty):
+            n.referent = "return"  # the integer return value: rax at the return site
+            return
+        if p is not None and fd is None and p.kind == "process.mark":
+            self._mark_symbol(n, p)
+            return
+        if p is None or fd is not None or not p.kind.startswith("process."):
+            raise SemanticError("not supported yet: target variables in "
+                                "begin/end/timer probes (unresolved target-symbol expression)",
+                                n.tok)
+        raise SemanticError(f"not supported yet: target variable '{n.name}' (needs DWARF; "
+                            "$return of a .return probe is supported)", n.tok)
+
+    def _mark_symbol(self, n: A.TargetSymbol, p) -> None:
+        """$argN, $$name, $$provider, $$parms/$$vars of an SDT marker (stap's sdt_query)."""
+        import re
+
+        from ..binfo.sdt import SdtError
+        m = p.marker
+        plain = n.kind == "var" and not n.components and not n.addressof and not n.pretty
+        if plain and n.name in ("$$name", "$$provider"):
+            n.referent = ("string", m.name if n.name == "$$name" else m.provider)
+            return
+        if plain and n.name in ("$$parms", "$$vars", "$$locals"):
+            n.referent = ("parms", m)
+            return
+        a = re.fullmatch(r"\$arg(\d+)", n.name)
+        if a and plain and 1 <= int(a.group(1)) <= m.nargs:
+            try:
+                spec = m.args[int(a.group(1)) - 1]
+                from ..translate.sdt_c import arg_c_expr
+                arg_c_expr(spec)  # refuses what cannot be read (%fs:, %xmm) now, in pass 2
+            except SdtError as e:
+                raise SemanticError(str(e).removeprefix("ERROR: "), n.tok) from None
+            n.referent = ("sdtarg", spec, m)
+            return
+        if a:
+            raise SemanticError(f"target variable '{n.name}' not found: marker {m.name} has "
+                                f"{m.nargs} argument{'s' if m.nargs != 1 else ''}", n.tok)
+        raise SemanticError(f"not supported yet: '{n.name}' in a mark probe (use $arg1.."
+                            f"$arg{m.nargs}, $$name, $$provider, $$parms)", n.tok)
 
     def _visit(self, n: A.Node, scope: dict[str, A.VarDecl],  # noqa: C901
                fd: A.FunctionDecl | None) -> None:
@@ -154,7 +213,7 @@ class Resolver:
             self._visit(n.catch_block, scope, fd)
             return
         if isinstance(n, A.FunctionCall):
-            f = self.find_function(n.name)
+            f = self.find_function(n.name, len(n.args))
             if f is None:
                 sugs = suggest(n.name, list(self.functions) + self.library.all_function_names())
                 raise SemanticError(f"unresolved function {n.name}" +
@@ -162,15 +221,27 @@ class Resolver:
             if len(f.params) != len(n.args):
                 raise SemanticError(f"arity mismatch found (function '{n.name}' takes "
                                     f"{len(f.params)} args)", n.tok)
+            # stap: a /* guru */ embedded-C function (set_user_long...) needs -g
+            # unless the call is itself in privileged code (a tapset).
+            if (isinstance(f.body, A.EmbeddedCode) and "/* guru */" in f.body.code
+                    and not getattr(self.library.pp, "guru_mode", False)
+                    and not (n.tok.file is not None
+                             and (n.tok.file.tapset or n.tok.file.synthetic))):
+                raise SemanticError("function may not be used unless -g is specified", n.tok)
             n.referent = f
             self._use_function(f)
         elif isinstance(n, A.DefinedOp):
             # Resolved without binding: @defined(x) must not declare x.
+            from .walk import walk
+            for t in walk(n.operand):
+                if isinstance(t, A.TargetSymbol):
+                    try:
+                        self._target_symbol(t, fd)
+                    except SemanticError:
+                        pass  # @defined answers 0
             return
         elif isinstance(n, A.TargetSymbol):
-            raise SemanticError("not supported yet: target variables in "
-                                "begin/end/timer probes (unresolved target-symbol expression)",
-                                n.tok)
+            self._target_symbol(n, fd)
         elif isinstance(n, A.EntryOp):
             raise SemanticError("@entry is only valid in .return probes", n.tok)
         elif isinstance(n, A.ReturnStatement) and fd is None:

@@ -208,6 +208,10 @@ class TypeChecker:
             return None
         if isinstance(e, A.DefinedOp):
             return LONG
+        if isinstance(e, A.TargetSymbol) and e.referent == "return":
+            return LONG
+        if isinstance(e, A.TargetSymbol) and isinstance(e.referent, tuple):
+            return LONG if e.referent[0] == "sdtarg" else STRING
         if isinstance(e, A.EmbeddedExpr):
             return STRING if "/* string */" in e.code else LONG
         raise SemanticError("not supported yet: this expression here", e.tok)
@@ -308,6 +312,9 @@ class TypeChecker:
 
     def _call(self, e: A.FunctionCall, want: str | None) -> str | None:
         f: A.FunctionDecl = e.referent
+        if e.name == "_utr_entry_save" and self.expr(e.args[1], None) == STRING:
+            raise SemanticError("not supported yet: @entry of a string (numbers are kept)",
+                                e.tok)
         for i, (a, p) in enumerate(zip(e.args, f.params)):
             if isinstance(a, A.Literal) and p.type is not None and a.type != p.type:
                 # stap: the literal against the expected type, then the argument

@@ -46,6 +46,7 @@ class TargetSymbol(Expression):
     cast_type: Optional[str] = None
     cast_module: Optional[str] = None
     kind: str = "var"  # var | cast | atvar
+    referent: object = field(default=None, init=False)  # "return": $return of a .return probe
 
 
 @dataclass(eq=False)

@@ -1,14 +1,17 @@
-"""Arm process.function entry probes in a stopped target: choose sites, place trampolines, patch."""
+"""Arm process.function probes in a stopped target: choose sites, place trampolines, patch."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 PROT_READ, PROT_EXEC = 1, 4
 MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE = 0x02, 0x20, 0x100000
 SYS_MMAP = 9
 PAGE = 4096
 NEAR = (1 << 31) - (1 << 20)  # what a jmp rel32 reaches, with a margin
+# Benchmarks and tests of the trap tier put every site on it.
+FORCE_TRAP = os.environ.get("UTRACE_FORCE_TIER") == "trap"
 
 
 @dataclass
@@ -20,11 +23,14 @@ class Site:
     reason: str = ""
     original: bytes = b""
     patch: bytes = b""
+    hook: bool = False  # an unwinder hook the return probes need, not a user's probe
 
 
 @dataclass
 class ArmReport:
     sites: list[Site] = field(default_factory=list)
+    semaphores: list[int] = field(default_factory=list)  # SDT semaphores incremented
+    pending_sems: list[tuple[int, int]] = field(default_factory=list)  # (semaphore, site)
     unmatched: list[str] = field(default_factory=list)  # probe points that found no function
 
     def lines(self) -> list[str]:
@@ -32,8 +38,10 @@ class ArmReport:
         out = [f"site {s.name} at {s.addr:#x}: {s.tier}" + (f" ({s.reason})" if s.reason else "")
                for s in self.sites]
         jump = sum(1 for s in self.sites if s.tier == "jump")
+        trap = sum(1 for s in self.sites if s.tier == "trap")
         out.append(f"{len(self.sites)} probe sites: {jump} on the jump tier, "
-                   f"{len(self.sites) - jump} refused")
+                   + (f"{trap} on the trap tier, " if trap else "")
+                   + f"{len(self.sites) - jump - trap} refused")
         return out
 
 
@@ -78,88 +86,427 @@ def _alloc_near(tr, addr: int, size: int) -> int | None:
     return None
 
 
-def arm(tr, lib, probes: list, ident, name_site) -> ArmReport:
+UNWIND_HOOKS = {  # unwinder entry points that walk return addresses (retprobe.c)
+    "_Unwind_RaiseException": 1, "_Unwind_ForcedUnwind": 1, "_Unwind_Resume_or_Rethrow": 1,
+    "__cxa_begin_catch": 2,
+}
+
+
+@dataclass
+class _Group:
+    """Everything one patched address runs: entry probes, return probes, a hook."""
+
+    fn: object
+    path: str
+    name: str
+    addr: int
+    size: int = 0
+    note: str = ""  # shown with the tier: how an IFUNC was resolved
+    kind: str = "function"  # or "plt": pp() says process(...).plt("NAME"); or "mark"
+    func: tuple[int, int] | None = None  # a mark: the containing function (start, size)
+    extra: tuple[int, ...] = ()          # a mark: branch targets of its other fragments
+    entry: list[int] = field(default_factory=list)
+    ret: list[int] = field(default_factory=list)
+    hook: int = 0
+
+
+def _probe_module(p, mods, main):
+    """The module a process.function probe is for, and its path as pp() names it."""
+    if p.library:
+        from ..binfo.procmaps import find_module
+        found = [m for m in find_module(mods, p.library) if m.kind == "elf"]
+        return (found[0] if found else None), p.library
+    path = p.target_path or (main.path if main else None)
+    mod = next((m for m in mods if m.kind == "elf" and m.path and
+                os.path.realpath(m.path) == path), None)
+    return mod, path
+
+
+def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None) -> ArmReport:
     """Patch every matching function of the target's modules; all its threads are stopped.
 
-    name_site(pp) records the probe point a site reports as pp() and returns its number.
+    lib is the handler library in the target.  table writes the site table in the shared
+    region (from the tracer: no remote call per site): table.name(pp) records the probe
+    point a site reports as pp() and returns its number (0 when full); add(site, probe),
+    set_return(site, ret_site) and set_hook(site, hook) fill in what it runs.
+    sigtrap_note is sigtrap_blocked(pid) from before the injector's first remote call.
     """
-    from injector.x86_64 import sites as xsites
-    from injector.x86_64 import trampoline as xtramp
-    from injector.x86_64.relocator import Refusal
-
     from ..binfo import find_functions
     from ..binfo.procmaps import main_executable, modules
 
     report = ArmReport()
-    wanted = [p for p in probes if p.kind == "process.function" and
+    wanted = [p for p in probes if p.kind in ("process.function", "process.mark") and
               (p.target_pid is None or p.target_pid == ident.pid)]
     if not wanted:
         return report
     mods = modules(tr.pid)
     main = main_executable(tr.pid, mods)
-    handler = lib.sym("utr_site_hit")
-    simd = xtramp.SimdSave.for_entry(_cpu_flags())  # function entries: argument registers
-    pcs = {tid: tr.get_regs(tid).rip for tid in tr.tids}
-    done: dict[int, int] = {}  # address -> the probe whose trampoline is there
+    groups: dict[int, _Group] = {}
     for p in wanted:
-        path = p.target_path or (main.path if main else None)
-        mod = next((m for m in mods if m.kind == "elf" and m.path and
-                    os.path.realpath(m.path) == path), None)
-        found = find_functions(mod.readable_path, p.function) if mod is not None else []
+        if p.kind == "process.mark":
+            _group_mark(tr, p, mods, main, groups, report)
+            continue
+        mod, path = _probe_module(p, mods, main)
+        kind = "plt" if p.plt else "function"
+        found = ((_plt_stubs(mod.readable_path, p.function) if p.plt else
+                  find_functions(mod.readable_path, p.function)) if mod is not None else [])
         if not found:
-            report.unmatched.append(f'process("{path}").function("{p.function}")')
+            suffix = ".return" if p.ret else ""
+            report.unmatched.append(f'process("{path}").{kind}("{p.function}"){suffix}')
         for fn in found:
-            addr = mod.base + fn.address
-            name = fn.name  # the alias the pattern matched
-            if addr in done:
-                if done[addr] != p.index:  # aliases of one probe share the patch silently
-                    report.sites.append(Site(p.index, name, addr, "refused",
-                                             "not supported yet: a second probe on a "
-                                             "function another probe already patched"))
+            addr, size, note = mod.base + fn.address, fn.size, ""
+            if fn.ifunc:
+                addr, size, note = _resolve_ifunc(tr, mod, fn)
+            elif size <= 0:  # an assembler symbol without a size: the unwind info has it
+                from ..binfo.ehframe import function_extent
+                ext = function_extent(mod.readable_path, fn.address)
+                size = ext[1] if ext is not None and ext[0] == fn.address else 0
+            g = groups.setdefault(addr, _Group(fn, path, fn.name, addr, size, note, kind))
+            lst = g.ret if p.ret else g.entry
+            if p.index not in lst:  # aliases of one probe: one patch, one hit
+                lst.append(p.index)
+    if any(g.ret for g in groups.values()):
+        if not _place_return_trampoline(tr, lib, report):
+            for g in groups.values():
+                g.ret.clear()
+        else:
+            for mod in mods:
+                if mod.kind != "elf" or not mod.path:
+                    continue
+                for name, hook in UNWIND_HOOKS.items():
+                    for fn in find_functions(mod.readable_path, name):
+                        addr = mod.base + fn.address
+                        groups.setdefault(addr, _Group(fn, mod.path, name, addr,
+                                                       fn.size)).hook = hook
+    ctx = _ArmContext(tr, lib, sigtrap_note)
+    hooks_ok = True
+    sites: dict[int, int] = {}  # armed address -> its site
+    for g in sorted(groups.values(), key=lambda g: (g.hook == 0, g.addr)):  # hooks first
+        if not g.entry and not g.ret and not g.hook:
+            continue
+        if not hooks_ok and g.ret:
+            # Without the unwinder hooks an exception through a hijacked frame
+            # would end the program in std::terminate: no return probes then.
+            report.sites.append(Site(g.ret[0], g.name, g.addr, "refused",
+                                     "return probes need the unwinder hooks, which could "
+                                     "not be placed"))
+            g.ret.clear()
+            if not g.entry:
                 continue
-            done[addr] = p.index
-            pp = f'process("{path}").function("{name}")'
-            site_id = (name_site(pp) << 20) | p.index
-            site = _arm_one(tr, site_id, name, addr, fn, handler, simd, pcs, xsites, xtramp,
-                            Refusal)
-            report.sites.append(site)
+        result = _arm_group(tr, g, table, ctx, sites)
+        if g.hook and result.tier == "refused":
+            hooks_ok = False
+            result.reason += f" (unwinder hook {g.name}: return probes disabled)"
+        report.sites.append(result)
+    if any(s.tier == "trap" for s in report.sites):
+        _arm_signal_hooks(tr, mods, table, ctx, sites, report)
+    # Is-enabled markers (PROVIDER_NAME_ENABLED()) fire only while their semaphore
+    # is non-zero: count ourselves in, once per semaphore, for armed markers only.
+    for sem in dict.fromkeys(sem for sem, at in report.pending_sems if at in sites):
+        _add_semaphore(tr, sem, +1)
+        report.semaphores.append(sem)
     return report
 
 
-def _arm_one(tr, probe, name, addr, fn, handler, simd, pcs, xsites, xtramp, Refusal) -> Site:
-    """probe is the site id the trampoline passes: (site << 20) | probe index."""
-    if fn.ifunc:
-        return Site(probe, name, addr, "refused", "IFUNC: resolving the selected "
-                    "implementation is not supported yet")
-    if fn.size <= 0:
-        return Site(probe, name, addr, "refused", "no size in the symbol table")
-    code = tr.read(addr, fn.size)
-    choice = xsites.choose_entry_site(code, addr, fn.size)
+def _add_semaphore(tr, addr: int, delta: int) -> None:
+    """An SDT semaphore is an unsigned short the program reads."""
+    v = int.from_bytes(tr.read(addr, 2), "little")
+    tr.write(addr, ((v + delta) & 0xFFFF).to_bytes(2, "little"))
+
+
+SIGNAL_HOOKS = {"sigprocmask": 3, "pthread_sigmask": 3, "__libc_sigaction": 4}
+
+
+def _arm_signal_hooks(tr, mods, table, ctx, sites: dict[int, int], report: ArmReport) -> None:
+    """With int3 sites armed, the C library's signal-mask calls must never block or
+    take over SIGTRAP (T-16): hook them (trap.c rewrites their arguments)."""
+    from ..binfo import find_functions
+    for mod in mods:
+        if mod.kind != "elf" or not mod.path or not os.path.basename(mod.path).startswith("libc."):
+            continue
+        for name, hook in SIGNAL_HOOKS.items():
+            for fn in find_functions(mod.readable_path, name):
+                addr = mod.base + fn.address
+                if addr in sites:  # a user's probe is there already: add the hook to it
+                    table.set_hook(sites[addr], hook)
+                    continue
+                g = _Group(fn, mod.path, name, addr, fn.size, hook=hook)
+                result = _arm_group(tr, g, table, ctx, sites)
+                result.hook = True
+                report.sites.append(result)
+
+
+def _arm_group(tr, g: _Group, table, ctx: _ArmContext, sites: dict[int, int]) -> Site:
+    """Fill the site table for one address and patch it."""
+    pp = f'process("{g.path}").{g.kind}("{g.name}")'
+    if g.kind == "mark":
+        pp = g.note
+        g.note = ""
+    site = table.name(pp)
+    ret_site = table.name(pp + ".return") if g.ret else 0
+    first = (g.entry or g.ret or [-1])[0]
+    if site == 0 or (g.ret and ret_site == 0) or len(g.entry) > 13 or len(g.ret) > 13:
+        return Site(first, g.name, g.addr, "refused", "not supported yet: more than 13 "
+                    "probes on one function, or more than 4095 sites")
+    for idx in g.entry:
+        table.add(site, idx)
+    for idx in g.ret:
+        table.add(ret_site, idx)
+    if ret_site:
+        table.set_return(site, ret_site)
+    if g.hook:
+        table.set_hook(site, g.hook)
+    if g.kind == "mark":
+        result = _arm_mark(tr, site, g, ctx)
+    else:
+        result = _arm_one(tr, site, g.name, g.addr, g.size, ctx)
+    if g.note:
+        result.reason = g.note + ("; " + result.reason if result.reason else "")
+    result.probe = first
+    result.hook = bool(g.hook and not g.entry and not g.ret)
+    if result.tier != "refused":
+        sites[g.addr] = site
+    return result
+
+
+class _ArmContext:
+    """The target-side facts every site needs: the handler entry, the SIMD save and
+    the threads' PCs."""
+
+    def __init__(self, tr, lib, sigtrap_note: str | None = None) -> None:
+        from injector.x86_64 import trampoline as xtramp
+        self.tr, self.lib = tr, lib
+        self.sigtrap_note = sigtrap_note  # what sigtrap_blocked said before injection
+        self.handler = lib.sym("utr_site_hit")
+        self.simd = xtramp.SimdSave.for_entry(_cpu_flags())
+        self.pcs = {tid: tr.get_regs(tid).rip for tid in tr.tids}
+        self.trap_ready: bool | str | None = None  # True, or why the trap tier is closed
+        self.ool_pages: list[list[int]] = []       # [address, bytes used] of copy pages
+
+    def trap_tier(self) -> str | None:
+        """None when int3 sites can be armed in this process, else the reason not."""
+        if self.trap_ready is None:
+            why = self.sigtrap_note or sigtrap_blocked(self.tr.pid)
+            if why is None and self.lib.call("utr_trap_install") != 0:
+                why = "installing the SIGTRAP handler failed"
+            self.trap_ready = True if why is None else why
+        return None if self.trap_ready is True else str(self.trap_ready)
+
+    def ool(self, near: int, size: int) -> int | None:
+        """Room for an out-of-line instruction copy within rel32 reach of near."""
+        for page in self.ool_pages:
+            if page[1] + size <= PAGE and abs(page[0] - near) < NEAR:
+                at = page[0] + page[1]
+                page[1] += (size + 15) & ~15
+                return at
+        addr = _alloc_near(self.tr, near, PAGE)
+        if addr is None:
+            return None
+        self.ool_pages.append([addr, (size + 15) & ~15])
+        return addr
+
+
+def sigtrap_blocked(pid: int) -> str | None:
+    """T-16: a thread blocking or ignoring SIGTRAP dies at an int3 (the kernel forces
+    the default action), so the trap tier stays closed for the whole process."""
+    bit = 1 << (5 - 1)
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError as e:
+        return f"cannot read the threads of process {pid}: {e.strerror}"
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue  # gone
+        for key, what in (("SigBlk", "blocks"), ("SigIgn", "ignores")):
+            if int(fields.get(key, "0").strip(), 16) & bit:
+                return f"thread {tid} {what} SIGTRAP: an int3 would kill the process (T-16)"
+    return None
+
+
+def _place_return_trampoline(tr, lib, report: ArmReport) -> bool:
+    """One return trampoline per process; hijacked return addresses point at it."""
+    from injector.x86_64 import trampoline as xtramp
+    simd = xtramp.SimdSave.for_entry(_cpu_flags())
+    size = (xtramp.return_trampoline_size(simd) + PAGE - 1) & ~(PAGE - 1)
+    addr = tr.syscall(SYS_MMAP, 0, size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0)
+    if addr <= 0 or addr >= 2**64 - 4096:
+        report.sites.append(Site(-1, "<return trampoline>", 0, "refused",
+                                 "cannot map memory for the return trampoline"))
+        return False
+    tr.write(addr, xtramp.build_return_trampoline(lib.sym("utr_return_hit"), simd))
+    tr.write(lib.sym("utr_ret_tramp_addr"), addr.to_bytes(8, "little"))
+    return True
+
+
+def _group_mark(tr, p, mods, main, groups: dict, report: ArmReport) -> None:
+    """A mark probe's site: the marker's nop, checked to still be one."""
+    from ..binfo import symbol_table
+    mod = next((m for m in mods if m.kind == "elf" and m.path and
+                os.path.realpath(m.path) == p.target_path), None)
+    where = f'process("{p.target_path}").mark("{p.function}")'
+    if mod is None:
+        report.unmatched.append(where)
+        return
+    addr = mod.base + p.mark_pc
+    if tr.read(addr, 1) != b"\x90":
+        report.sites.append(Site(p.index, p.function, addr, "refused", "no nop at the marker's "
+                                 "address: the binary changed since the script was compiled"))
+        return
+    if p.mark_sem:
+        report.pending_sems.append((mod.base + p.mark_sem, addr))
+    g = groups.get(addr)
+    if g is None:
+        func, extra = None, ()
+        table = symbol_table(mod.readable_path)
+        fn = table.containing(p.mark_pc)
+        if fn is not None and fn.size > 0:
+            func = (mod.base + fn.address, fn.size)
+            # GCC's f.cold branches back into f: its branches count too
+            from injector.x86_64.sites import direct_branch_targets
+            for cold in table.match(f"{fn.name}.cold*") if "." not in fn.name else []:
+                code = tr.read(mod.base + cold.address, cold.size)
+                extra += direct_branch_targets(code, mod.base + cold.address)
+        g = groups[addr] = _Group(None, p.target_path, p.function, addr, 1, where, "mark",
+                                  func=func, extra=extra)
+    if p.index not in g.entry:
+        g.entry.append(p.index)
+
+
+def _arm_mark(tr, site_id: int, g: _Group, ctx: _ArmContext) -> Site:
+    """A marker's nop: the jump tier when its function is known and the patch provably
+    safe; else an int3 over the nop itself, which covers no other instruction."""
+    from injector.x86_64 import sites as xsites
+    if g.func is None:
+        return _arm_trap(tr, site_id, g.name, g.addr, tr.read(g.addr, 16),
+                         "the containing function is unknown (no symbol table): a jump "
+                         "could cover another fragment's branch target", ctx)
+    start, size = g.func
+    code = tr.read(start, size)
+    choice = xsites.choose_site_at(code, start, size, g.addr, extra_targets=g.extra)
+    if FORCE_TRAP and choice.ok:
+        choice.tier, choice.reason = "trap", "UTRACE_FORCE_TIER=trap"
     if not choice.ok:
-        return Site(probe, name, addr, "refused", f"{choice.reason}; the trap tier is "
-                    "not supported yet")
+        return _arm_trap(tr, site_id, g.name, g.addr, code[g.addr - start:], choice.reason, ctx)
+    return _place_jump(tr, site_id, g.name, g.addr, choice, ctx)
+
+
+class _Stub(NamedTuple):
+    """A PLT stub as a probe site (the Function fields arm() reads)."""
+
+    name: str
+    address: int
+    size: int
+    ifunc: bool = False
+
+
+def _plt_stubs(path: str, pattern: str) -> list[_Stub]:
+    from ..binfo import plt_entries
+    return [_Stub(e.name.split("@")[0], e.address, e.size) for e in plt_entries(path, pattern)]
+
+
+def _resolve_ifunc(tr, mod, fn) -> tuple[int, int, str]:
+    """The implementation an IFUNC selects in this process, as the dynamic linker does:
+    its resolver called with no arguments (x86_64), run in the stopped target."""
+    from injector.errors import InjectorError
+
+    from ..binfo import symbol_table
+    from ..binfo.ehframe import function_extent
+    try:
+        impl = tr.call(mod.base + fn.address)
+    except InjectorError as e:
+        return 0, 0, f"IFUNC {fn.name}: calling its resolver failed: {e}"
+    vaddr = impl - mod.base
+    named = symbol_table(mod.readable_path).containing(vaddr)
+    if named is not None and named.address == vaddr and named.size > 0:
+        return impl, named.size, f"IFUNC resolved to {named.name}"
+    ext = function_extent(mod.readable_path, vaddr)  # stripped: the unwind info's extent
+    if ext is not None and ext[0] == vaddr:
+        return impl, ext[1], f"IFUNC resolved to {impl:#x}"
+    return impl, 0, f"IFUNC resolved to {impl:#x}, whose extent is unknown"
+
+
+def _arm_one(tr, site_id: int, name: str, addr: int, size: int, ctx: _ArmContext) -> Site:
+    """Place the trampoline for one function entry and patch the jump into it."""
+    from injector.x86_64 import sites as xsites
+
+    if addr == 0:
+        return Site(site_id, name, addr, "refused", "")
+    if size <= 0:
+        return Site(site_id, name, addr, "refused", "no size in the symbol table")
+    code = tr.read(addr, size)
+    choice = xsites.choose_entry_site(code, addr, size)
+    if FORCE_TRAP and choice.ok:
+        choice.tier, choice.reason = "trap", "UTRACE_FORCE_TIER=trap"
+    if not choice.ok:
+        return _arm_trap(tr, site_id, name, choice.site_addr, code[choice.site_addr - addr:],
+                         choice.reason, ctx)
+    return _place_jump(tr, site_id, name, addr, choice, ctx)
+
+
+def _place_jump(tr, site_id: int, name: str, addr: int, choice, ctx: _ArmContext) -> Site:
+    """Trampoline first, then the jump patch over the chosen instructions."""
+    from injector.x86_64 import trampoline as xtramp
+    from injector.x86_64.relocator import Refusal
     lo, hi = choice.site_addr, choice.site_addr + choice.patch_len
-    if any(lo < pc < hi for pc in pcs.values()):
-        return Site(probe, name, addr, "refused", "a thread is stopped inside the patch")
+    if any(lo < pc < hi for pc in ctx.pcs.values()):
+        return Site(site_id, name, addr, "refused", "a thread is stopped inside the patch")
+    simd = ctx.simd
     size = (xtramp.max_trampoline_size(choice.displaced_len, simd) + PAGE - 1) & ~(PAGE - 1)
     tramp_addr = _alloc_near(tr, choice.site_addr, size)
     if tramp_addr is None:
-        return Site(probe, name, addr, "refused", "no free memory within +-2 GiB")
+        return Site(site_id, name, addr, "refused", "no free memory within +-2 GiB")
     body = xtramp.build_entry_trampoline(choice.site_addr, choice.displaced_bytes, tramp_addr,
-                                         handler, probe, simd=simd)
+                                         ctx.handler, site_id, simd=simd)
     patch = xtramp.jump_patch(choice.site_addr, tramp_addr, choice.patch_len)
     if isinstance(body, Refusal) or isinstance(patch, Refusal):
         tr.syscall(11, tramp_addr, size)
         why = body.reason if isinstance(body, Refusal) else patch.reason
-        return Site(probe, name, addr, "refused", why)
+        return Site(site_id, name, addr, "refused", why)
     original = tr.read(choice.site_addr, len(patch))
     tr.write(tramp_addr, body)        # the trampoline first,
     tr.write(choice.site_addr, patch)  # the jump into it last
-    return Site(probe, name, choice.site_addr, "jump", "", original, patch)
+    return Site(site_id, name, choice.site_addr, "jump", "", original, patch)
+
+
+def _arm_trap(tr, site_id: int, name: str, at: int, code: bytes, why_not_jump: str,
+              ctx: _ArmContext) -> Site:
+    """The trap tier: int3 over the first byte of the instruction at `at`, whose
+    relocated copy (and a jump back) runs when the SIGTRAP handler returns."""
+    from injector.x86_64.decoder import decode_all
+    from injector.x86_64.relocator import Refusal, jmp_to, relocate_ex
+
+    closed = ctx.trap_tier()
+    if closed is not None:
+        return Site(site_id, name, at, "refused", f"{why_not_jump}; trap tier: {closed}")
+    insns, _ = decode_all(code[:16], at)
+    if not insns:
+        return Site(site_id, name, at, "refused", f"{why_not_jump}; no instruction at {at:#x}")
+    insn = insns[0]
+    ool = ctx.ool(at, 64)
+    if ool is None:
+        return Site(site_id, name, at, "refused", f"{why_not_jump}; no memory for the "
+                    "out-of-line copy within +-2 GiB")
+    rel = relocate_ex(insn.raw, at, ool)
+    if isinstance(rel, Refusal):
+        return Site(site_id, name, at, "refused", f"{why_not_jump}; trap tier: {rel.reason}")
+    body = rel.code + jmp_to(ool + len(rel.code), at + insn.length)
+    tr.write(ool, body)
+    if ctx.lib.call("utr_trap_add", at, ool, site_id) != 0:
+        return Site(site_id, name, at, "refused", f"{why_not_jump}; the trap table is full")
+    original = tr.read(at, 1)
+    tr.write(at, b"\xcc")
+    return Site(site_id, name, at, "trap", why_not_jump, original, b"\xcc")
 
 
 def disarm(tr, report: ArmReport) -> None:
     """Put the original bytes back (trampolines stay mapped: a thread may still be in one)."""
+    for sem in report.semaphores:  # the program is unchanged afterwards
+        if int.from_bytes(tr.read(sem, 2), "little") > 0:
+            _add_semaphore(tr, sem, -1)
     for s in report.sites:
-        if s.tier == "jump" and tr.read(s.addr, len(s.patch)) == s.patch:
+        if s.tier in ("jump", "trap") and tr.read(s.addr, len(s.patch)) == s.patch:
             tr.write(s.addr, s.original)

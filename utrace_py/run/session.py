@@ -67,10 +67,45 @@ class ProbeInfo:
     target_path: str | None = None
     target_pid: int | None = None
     function: str | None = None
+    ret: bool = False            # process.function(...).return
+    library: str | None = None   # process(...).library("NAME").function(...)
+    plt: bool = False            # process(...).plt("NAME"): function names PLT stubs
+    thread: bool = False         # process.thread.begin/.end (kind process.begin/.end)
+    mark_pc: int = 0             # process.mark: the marker's link-time address
+    mark_sem: int = 0            # and its semaphore's (0: none)
+
+    @property
+    def family(self) -> str:
+        """The kind, with process.thread.begin/.end told apart from process.begin/.end."""
+        return self.kind.replace("process.", "process.thread.", 1) if self.thread else self.kind
 
     def matches(self, ident) -> bool:
         return ((self.target_path is None or self.target_path == ident.exe)
                 and (self.target_pid is None or self.target_pid == ident.pid))
+
+
+class SiteTable:
+    """The shared region's table of patched sites, written from the tracer."""
+
+    def __init__(self, session: "Session") -> None:
+        self.session = session
+        self.count = 0  # sites named so far (site 0 means "as written")
+
+    def name(self, pp: str) -> int:
+        """Record the pp() of a site about to be armed; its number (0: the table is full)."""
+        if self.session.lib.utr_set_site_pp(self.count + 1, pp.encode()) != 0:
+            return 0
+        self.count += 1
+        return self.count
+
+    def add(self, site: int, probe: int) -> None:
+        self.session.lib.utr_site_add_probe(site, probe)
+
+    def set_return(self, site: int, ret_site: int) -> None:
+        self.session.lib.utr_site_set_return(site, ret_site)
+
+    def set_hook(self, site: int, hook: int) -> None:
+        self.session.lib.utr_site_set_hook(site, hook)
 
 
 class Session:
@@ -80,7 +115,8 @@ class Session:
         self.so_path = so_path
         self.command, self.target_pid = command, pid
         self.target = None
-        self._sites = 0  # patched sites named so far (site 0 means "as written")
+        self.follower = None  # the followed process tree (run/follow.py)
+        self._sites = SiteTable(self)
         self.f = ffi()
         self.lib = self.f.dlopen(str(so_path))
         self.probes = probes
@@ -169,8 +205,12 @@ class Session:
         if lib.utr_state() != ST_ERROR and not lib.utr_exit_requested():
             lib.utr_set_state(ST_RUNNING)
             if (self.command is None and self.target_pid is None) or self._start_target():
-                self._main_loop(start)
-        if self.target is not None and not self.target.exited():
+                try:
+                    self._main_loop(start)
+                finally:
+                    if self.follower is not None:
+                        self.follower.finish()
+        if self.follower is None and self.target is not None and not self.target.exited():
             self.target.unload()
         if lib.utr_state() == ST_ERROR:
             self._run_kind("error", ST_ERROR)
@@ -197,7 +237,8 @@ class Session:
                                f"{(time.monotonic() - t0) * 1000:.1f} ms\n".encode())
             self.target = t
             self.lib.utr_set_target_pid(t.pid)
-            lines = t.arm(self.probes, self._name_site)
+            from .follow import function_probes
+            lines = t.arm(function_probes(self.probes, t.identity, t.identity.exe), self._sites)
             if self.verbose:
                 for ln in lines:
                     self.err.write(f"Pass 5: {ln}\n".encode())
@@ -210,7 +251,19 @@ class Session:
                 if p.matches(t.identity):
                     t.call_probe(p.index)
                     self.drain()
-            t.release()
+            if any(p.kind.startswith("process.") for p in self.probes):
+                from injector.errors import InjectorError
+                from .follow import Follower
+                try:
+                    self.follower = Follower(self, t)  # stays attached: forks, threads, exec
+                except (InjectorError, OSError) as e:
+                    try:
+                        t.release()
+                    except (InjectorError, OSError):
+                        pass
+                    raise TargetError(f"ERROR: cannot follow process {t.pid}: {e}") from None
+            else:
+                t.release()
         except TargetError as e:
             self.drain()
             self.err.write((str(e) + "\n").encode())
@@ -218,15 +271,8 @@ class Session:
             return False
         return True
 
-    def _name_site(self, pp: str) -> int:
-        """Record the pp() of a site about to be armed in the shared region; its number."""
-        self._sites += 1
-        if self.lib.utr_set_site_pp(self._sites, pp.encode()) != 0:
-            return 0  # the table is full: the site reports the probe point as written
-        return self._sites
-
     def _ordered(self, kind: str) -> list[ProbeInfo]:
-        return sorted((p for p in self.probes if p.kind == kind), key=lambda p: (p.order, p.index))
+        return sorted((p for p in self.probes if p.family == kind), key=lambda p: (p.order, p.index))
 
     def _target_ended(self) -> None:
         """process.end probes, run here on the target's behalf: it can no longer run code."""
@@ -253,7 +299,12 @@ class Session:
         while True:
             if self.interrupted or lib.utr_exit_requested() or lib.utr_state() == ST_ERROR:
                 return
-            if self.target is not None and self.target.exit_status is None and self.target.exited():
+            if self.follower is not None:
+                self.follower.poll()
+                if self.follower.root_status is not None and self.command is not None:
+                    self.drain()
+                    return  # stap ends a -c session when its command exits
+            elif self.target is not None and self.target.exit_status is None and self.target.exited():
                 self.drain()
                 self._target_ended()
                 if self.command is not None:
@@ -281,7 +332,10 @@ class Session:
                 wake = min(wake, deadline)
             delay = wake - time.monotonic()
             if delay > 0:
-                time.sleep(delay)
+                if self.follower is not None:
+                    self.follower.wait(delay)
+                else:
+                    time.sleep(delay)
 
     @staticmethod
     def _interval(p: ProbeInfo) -> float:
@@ -296,6 +350,14 @@ class Session:
         if dropped:
             self.err.write(f"WARNING: There were {dropped} transport failures "
                            f"(output records dropped on a full ring).\n".encode())
+        overflow = int(lib.utr_ret_overflow_count())
+        if overflow:
+            self.err.write(f"WARNING: {overflow} return probes skipped: a thread's shadow "
+                           "stack was full (-D UTR_SHADOW_DEPTH=N raises the limit).\n".encode())
+        unwound = int(lib.utr_ret_unwound_count())
+        if unwound and self.verbose:
+            self.err.write(f"Pass 5: {unwound} return probes did not run: their frames were "
+                           "unwound by longjmp or an exception.\n".encode())
         errors, skipped = int(lib.utr_error_count()), int(lib.utr_skipped_count())
         if errors or skipped:
             self.err.write(f"WARNING: Number of errors: {errors}, skipped probes: {skipped}\n".encode())

@@ -55,10 +55,11 @@ class TargetError(UtraceError):
 class TargetProcess:
     """One traced process: the handler library loaded, the region shared, its exit watched."""
 
-    def __init__(self, so_path: str, memfd: int, size: int) -> None:
+    def __init__(self, so_path: str, memfd: int, size: int, root_pid: int = 0) -> None:
         self.so_path = so_path
         self.memfd = memfd
         self.size = size
+        self.root_pid = root_pid  # target(): the -c/-x process (0: this one)
         self.pid = 0
         self.spawned = False
         self.identity: Identity | None = None
@@ -68,6 +69,10 @@ class TargetProcess:
         self._lib_handle = 0
         self.threads = 0
         self.report = None
+        self._tracee = None
+        self._lib = None
+        self.syms: dict[str, int] = {}  # library functions the tracer calls, by address
+        self.tls_offset: int | None = None  # of the context TLS pair from the thread pointer
 
     # -- start -------------------------------------------------------------------
     def spawn(self, cmd: str) -> None:
@@ -90,6 +95,10 @@ class TargetProcess:
     def attach(self, pid: int) -> None:
         from injector.errors import InjectorError
         from injector.tracee import Tracee
+        # Before any remote call: one returns through an int3, and the kernel
+        # unblocks a blocked SIGTRAP to deliver it, hiding what T-16 looks for.
+        from .functions import sigtrap_blocked
+        self.sigtrap_note = sigtrap_blocked(pid)
         try:
             tr = Tracee.attach(pid)
         except (InjectorError, OSError) as e:
@@ -116,19 +125,58 @@ class TargetProcess:
             self._region_addr = loader.map_memfd(tr, self.memfd, self.size)
             if lib.call("utr_script_setup", self._region_addr, self.size, 0) != 0:
                 raise TargetError(f"ERROR: the handler library failed to start in process {tr.pid}")
-            lib.call("utr_set_target_pid", tr.pid)
+            lib.call("utr_set_target_pid", self.root_pid or tr.pid)
+            # Addresses for the calls made while following (forks copy them unchanged),
+            # from the object's symbol table: no dlsym, which takes the loader's lock.
+            self.syms = self._symbols(tr, lib, ("utr_call_probe", "utr_tls_offset"))
+            from injector.ptrace import to_signed
+            self.tls_offset = to_signed(tr.call(self.syms["utr_tls_offset"], tid=lib.tid))
         except InjectorError as e:
             raise TargetError(f"ERROR: cannot load the handlers into process {tr.pid}: {e}") from None
 
-    def arm(self, probes: list, name_site) -> list[str]:
+    def _symbols(self, tr, lib, names) -> dict[str, int]:
+        import re
+        from injector import elfsyms
+        obj = elfsyms.find_object(tr.pid, tr.maps(), re.escape(os.path.basename(self.so_path)) + "$")
+        out = {}
+        for name in names:
+            hit = elfsyms.resolve(obj, name) if obj is not None else None
+            out[name] = hit[0] if hit else lib.sym(name)
+        return out
+
+    def adopt_image(self, tr) -> None:
+        """Load the handlers into a followed process's new image (after exec, at its entry)."""
+        self.pid = tr.pid
+        self._tracee = tr
+        self._inject(tr)
+
+    def forked(self, tr, ident: Identity) -> "TargetProcess":
+        """The copy a fork gives child tr: the same library, region and patches, same addresses."""
+        from injector import loader
+        child = TargetProcess(self.so_path, self.memfd, self.size, self.root_pid)
+        child.pid, child.identity, child.threads = tr.pid, ident, 1
+        child._tracee = tr
+        child._region_addr, child._lib_handle = self._region_addr, self._lib_handle
+        child.report, child.syms, child.tls_offset = self.report, self.syms, self.tls_offset
+        if self._lib is not None:
+            child._lib = loader.Library(tr, self._lib.api, self._lib.handle, self._lib.path, tr.pid)
+        return child
+
+    @property
+    def region_addr(self) -> int:
+        return self._region_addr
+
+    def arm(self, probes: list, table) -> list[str]:
         """Patch the process.function probes' sites while every thread is stopped."""
         from .functions import arm
-        self.report = arm(self._tracee, self._lib, probes, self.identity, name_site)
+        self.report = arm(self._tracee, self._lib, probes, self.identity, table,
+                          sigtrap_note=getattr(self, "sigtrap_note", None))
         return self.report.lines() if self.report.sites else []
 
-    def call_probe(self, index: int) -> None:
-        """Run one probe handler in the target, on a borrowed thread."""
-        self._lib.call("utr_call_probe", index, timeout=30.0)
+    def call_probe(self, index: int, tid: int | None = None) -> None:
+        """Run one probe handler in the target, on thread tid (stopped) or a borrowed one."""
+        self._tracee.call(self.syms["utr_call_probe"], index,
+                          tid=self._lib.tid if tid is None else tid, timeout=30.0)
 
     def release(self) -> None:
         """Let the target run on its own; keep watching for its exit."""
@@ -172,19 +220,26 @@ class TargetProcess:
             return False
 
     # -- end ------------------------------------------------------------------------
-    def unload(self) -> None:
-        """Take our memory out of a target that outlives the session (-x)."""
-        if self.exited() or not self._region_addr:
+    def unload(self, tr=None) -> None:
+        """Take our memory out of a target that outlives the session.
+
+        tr: the process's Tracee when it is still attached with every thread stopped
+        (a followed process); otherwise attach for the time it takes (-x).
+        """
+        if not self._region_addr or (tr is None and self.exited()):
             return
         from injector import elfsyms, loader
         from injector.errors import InjectorError
         from injector.tracee import Tracee
+        own = tr is None
+        if own:
+            try:
+                tr = Tracee.attach(self.pid)
+            except (InjectorError, OSError):
+                return  # gone or no longer ours: nothing of ours can be reached
         try:
-            tr = Tracee.attach(self.pid)
-        except (InjectorError, OSError):
-            return  # gone or no longer ours: nothing of ours can be reached
-        try:
-            if self.report is not None and any(x.tier == "jump" for x in self.report.sites):
+            if self.report is not None and any(x.tier in ("jump", "trap")
+                                               for x in self.report.sites):
                 # Patched sites: put the code back, but keep the handlers and the region
                 # mapped: a thread may still be inside a trampoline or a handler.
                 from .functions import disarm
@@ -197,8 +252,9 @@ class TargetProcess:
                 tr.call(dlclose[0], self._lib_handle)
             from injector import remote
             remote.release_scratch(tr)
-        except InjectorError:
+        except (InjectorError, OSError):
             pass
         finally:
-            tr.detach()
-        self._region_addr = 0
+            if own:
+                tr.detach()
+            self._region_addr = 0

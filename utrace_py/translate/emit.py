@@ -13,6 +13,7 @@ STATE_BIT = {"begin": "(1 << UTR_ST_STARTING)", "end": "(1 << UTR_ST_STOPPING)",
              "error": "(1 << UTR_ST_ERROR)", "timer": "(1 << UTR_ST_RUNNING)",
              "process.begin": "(1 << UTR_ST_RUNNING)",
              "process.function": "(1 << UTR_ST_RUNNING)",
+             "process.mark": "(1 << UTR_ST_RUNNING)",
              "process.end": "((1 << UTR_ST_RUNNING) | (1 << UTR_ST_STOPPING))",
              "never": "0"}
 AGG_INDEX = {None: 0, "@count": 0, "@sum": 1, "@min": 2, "@max": 3, "@avg": 4, "@variance": 0}
@@ -56,8 +57,13 @@ class Translator:
         for g in program.globals:
             self.gname[id(g)] = "g_" + c_ident(g.name)
         self.fname: dict[int, str] = {}
+        taken: set[str] = set()
         for f in program.functions:
-            self.fname[id(f)] = "f_" + c_ident(f.name)
+            name = "f_" + c_ident(f.name)
+            if name in taken:  # an overload by arity
+                name = f"{name}__{len(f.params)}"
+            taken.add(name)
+            self.fname[id(f)] = name
         self.frame: Frame = Frame("probe")
 
     # -- output helpers ----------------------------------------------------------
@@ -718,11 +724,41 @@ class Translator:
             return self._stat_op(e)
         if isinstance(e, A.DefinedOp):
             from ..elaborate.walk import walk
-            has_target = any(isinstance(n, A.TargetSymbol) for n in walk(e.operand))
+            has_target = any(isinstance(n, A.TargetSymbol) and n.referent is None
+                             for n in walk(e.operand))
             return "INT64_C(0)" if has_target else "INT64_C(1)"
+        if isinstance(e, A.TargetSymbol) and e.referent == "return":
+            return "((int64_t)utr_uregs()->rax)"
+        if isinstance(e, A.TargetSymbol) and isinstance(e.referent, tuple):
+            return self._mark_symbol(e)
         if isinstance(e, A.EmbeddedExpr):
             return f"({{ utr_ctx *CONTEXT = c; (void)CONTEXT; ({e.code}); }})"
         raise SemanticError("not supported yet: this expression in translation", e.tok)
+
+    def _mark_symbol(self, e: A.TargetSymbol) -> str:
+        """An SDT marker's $argN (read through the site's registers), $$name, $$parms."""
+        kind = e.referent[0]
+        if kind == "string":
+            return c_string(e.referent[1])
+        if kind == "parms":
+            m = e.referent[1]
+            fmt = " ".join(f"arg{i + 1}=0x%llx" for i in range(m.nargs))
+            args = "".join(f", (unsigned long long){self._arg_read(spec, m, e.tok, i + 1)}"
+                           for i, spec in enumerate(m.args))
+            buf = self.frame.tmp("str", "parms")
+            return f"({{ snprintf({buf}, MAXSTRINGLEN, {c_string(fmt)}{args}); {buf}; }})"
+        _, spec, m = e.referent
+        return self._arg_read(spec, m, e.tok, int(e.name[4:]))
+
+    def _arg_read(self, spec, m, tok, n: int) -> str:
+        from .sdt_c import arg_c_expr
+        f = self.frame.tmp("int", "f")
+        expr = arg_c_expr(spec, "utr_uregs()", f"(utr_uregs()->rip - UINT64_C({m.pc:#x}))",
+                          f"&{f}")
+        msg = c_string(f"user read fault reading $arg{n} of marker {m.name} "
+                       "[man error::fault]")
+        return (f"({{ {f} = 0; int64_t v_ = {expr}; if (UTR_UNLIKELY({f})) "
+                f"{{ utr_error(c, {msg}, {self.loc(tok)}); {self.err_jump()} }} v_; }})")
 
     def _binary(self, op: str, l: str, r: str, tok) -> str:
         if op in ("+", "-", "*"):
@@ -826,11 +862,21 @@ class Translator:
         if f.type == STRING:
             ret = self.frame.tmp("str", "s")
             args.append(ret)
+        # Arguments are evaluated in the caller, before its nesting level grows
+        # (as stap does): a call inside an argument runs at the caller's depth.
+        from ..elaborate.walk import walk
+        hoist = any(isinstance(n, A.FunctionCall) for a in e.args for n in walk(a))
+        pre = ""
         for a in e.args:
-            args.append(self.expr(a))
+            v = self.expr(a)
+            if hoist:
+                t = self.frame.tmp("const char *" if a.type == STRING else "int64_t", "a")
+                pre += f"{t} = {v}; "
+                v = t
+            args.append(v)
         call = f"{self.fname[id(f)]}({', '.join(args)})"
         loc = self.loc(e.tok)
-        guard = (f"if (UTR_UNLIKELY(c->nesting >= MAXNESTING)) "
+        guard = (f"{pre}if (UTR_UNLIKELY(c->nesting >= MAXNESTING)) "
                  f"{{ utr_error(c, \"MAXNESTING exceeded\", {loc}); {self.err_jump()} }}")
         # An error raised inside the callee without a location of its own is
         # reported at the call, as stap reports error() "near identifier 'error'".
