@@ -114,10 +114,10 @@ def _probe_module(p, mods, main):
     """The module a process.function probe is for, and its path as pp() names it."""
     if p.library:
         from ..binfo.procmaps import find_module
-        found = [m for m in find_module(mods, p.library) if m.kind == "elf"]
+        found = [m for m in find_module(mods, p.library) if m.kind == "elf" and m.readable_path]
         return (found[0] if found else None), p.library
     path = p.target_path or (main.path if main else None)
-    mod = next((m for m in mods if m.kind == "elf" and m.path and
+    mod = next((m for m in mods if m.kind == "elf" and m.path and m.readable_path and
                 os.path.realpath(m.path) == path), None)
     return mod, path
 
@@ -171,8 +171,8 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None) ->
                 g.ret.clear()
         else:
             for mod in mods:
-                if mod.kind != "elf" or not mod.path:
-                    continue
+                if mod.kind != "elf" or not mod.path or mod.readable_path is None:
+                    continue  # unreadable: a mapping, not code (the session's memfd)
                 for name, hook in UNWIND_HOOKS.items():
                     for fn in find_functions(mod.readable_path, name):
                         addr = mod.base + fn.address
@@ -222,7 +222,8 @@ def _arm_signal_hooks(tr, mods, table, ctx, sites: dict[int, int], report: ArmRe
     take over SIGTRAP (T-16): hook them (trap.c rewrites their arguments)."""
     from ..binfo import find_functions
     for mod in mods:
-        if mod.kind != "elf" or not mod.path or not os.path.basename(mod.path).startswith("libc."):
+        if (mod.kind != "elf" or not mod.path or mod.readable_path is None
+                or not os.path.basename(mod.path).startswith("libc.")):
             continue
         for name, hook in SIGNAL_HOOKS.items():
             for fn in find_functions(mod.readable_path, name):
@@ -345,7 +346,7 @@ def _place_return_trampoline(tr, lib, report: ArmReport) -> bool:
 def _group_mark(tr, p, mods, main, groups: dict, report: ArmReport) -> None:
     """A mark probe's site: the marker's nop, checked to still be one."""
     from ..binfo import symbol_table
-    mod = next((m for m in mods if m.kind == "elf" and m.path and
+    mod = next((m for m in mods if m.kind == "elf" and m.path and m.readable_path and
                 os.path.realpath(m.path) == p.target_path), None)
     where = f'process("{p.target_path}").mark("{p.function}")'
     if mod is None:
