@@ -4,6 +4,7 @@ from __future__ import annotations
 import collections
 import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -118,3 +119,19 @@ def test_listing_markers_and_functions(sdt_progs):
                                      f'process("{exe}").function("forced_regs")']
     r = run_utrace(["-l", f'process("{exe}").function("no_such_function_here")'])
     assert r.returncode == 1 and r.stdout == ""
+
+
+def test_cxx_exceptions_counted_through_libstdcxx_markers(tmp_path):
+    # Debian's libstdc++ marks every throw and catch (provider libstdcxx)
+    need(shutil.which("g++") is not None, "g++")
+    lib = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6"
+    exe = tmp_path / "cxx"
+    subprocess.run(["g++", "-O2", "-pthread", "-o", str(exe),
+                    str(test_sdt.PROGS / "ret_cxx.cc")], check=True, timeout=120)
+    r = run_utrace(["-c", f"{exe} throw 150", "-e",
+                    f'global t, c probe process("{lib}").provider("libstdcxx").mark("throw") '
+                    f'{{ t++ }} probe process("{lib}").mark("catch") {{ c++ }} '
+                    'probe end { printf("%d %d\\n", t, c) }'])
+    assert r.returncode == 0, r.stderr
+    # each catcher() call throws twice (the second throw inside the first handler)
+    assert r.stdout.splitlines()[1] == "300 300"
