@@ -304,3 +304,44 @@ def test_x_session_ends_with_return_probes_pending(progs):
             assert (rc, out) == (0, f"sum {4 * 150 * 31}\n"), cycle
         finally:
             t.kill()
+
+
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("dl")
+    lib, host = out / "libplug.so", out / "dl_host"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(lib),
+                    str(PROGS / "dl_plugin.c")], check=True, timeout=60)
+    subprocess.run(["gcc", "-O2", "-o", str(host), str(PROGS / "dl_host.c")], check=True,
+                   timeout=60)
+    out.chmod(0o755)
+    return host, lib
+
+
+def test_libraries_loaded_later_get_their_probes(plugin):
+    # T-26: a probe on a library the program dlopens later; three load/unload rounds,
+    # every call of each round counted, the program's result unchanged.
+    host, lib = plugin
+    r = run_utrace(["-v", "-c", f"{host} {lib} 10", "-e",
+                    'global n, s probe process.library("libplug.so").function("plugin_fn") '
+                    '{ n++ } probe process.library("libplug.so").function("plugin_fn").return '
+                    '{ s += $return } probe end { printf("%d %d\\n", n, s) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["sum 300", "30 300"]
+    assert re.search(r"site _dl_debug_state at 0x[0-9a-f]+: ptrace", r.stderr)
+
+
+def test_x_session_leaves_ld_so_unpatched(plugin):
+    # after a -x session that watched for libraries, later dlopens work untraced
+    from tests.injector.conftest import Target
+    host, lib = plugin
+    t = Target([host, str(lib), "5", "12"])
+    try:
+        r = run_utrace(["-x", str(t.pid), "-e",
+                        f'global n probe process("{lib}").function("plugin_fn") {{ n++ }} '
+                        'probe timer.ms(400) { exit() } probe end { println(n > 0) }'])
+        assert (r.returncode, r.stdout) == (0, "1\n"), r.stderr
+        rc, out = t.finish(timeout=30)
+        assert (rc, out) == (0, f"sum {12 * 25}\n")
+    finally:
+        t.kill()

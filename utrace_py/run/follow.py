@@ -158,6 +158,7 @@ class Follower:
             self._old_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         except ValueError:  # not the main thread: poll on the timer only
             self._old_chld = self._old_wakeup = None
+        self._place_dl_hook(proc)
         if not root.spawned:
             # stap's task finder runs the begin callbacks of every thread it finds at
             # start: thread.begin for each thread but the leader.
@@ -251,7 +252,10 @@ class Follower:
             pt.listen(tid)  # job control as without us: stay stopped until SIGCONT
             th.stopped = False
         elif st.is_signal_delivery_stop:
-            pt.cont(tid, st.stop_signal)
+            if st.stop_signal == signal.SIGTRAP and self._dl_event(proc, tid):
+                pt.cont(tid, 0)  # our int3: never delivered
+            else:
+                pt.cont(tid, st.stop_signal)
             th.stopped = False
         else:
             tr.resume(tid)
@@ -504,7 +508,42 @@ class Follower:
         for site in tp.report.sites:
             if site.reason.startswith("not supported yet"):
                 self._warn(f"site:{site.name}", f"WARNING: {site.name}: {site.reason}")
+        self._place_dl_hook(proc)
         self._note_traps(proc)
+
+    def _dl_event(self, proc: Proc, tid: int) -> bool:
+        """ld.so changed its link map (dlopen/dlclose): probes for the libraries that came,
+        none left on those that went.  The thread waits in _dl_debug_state meanwhile."""
+        from .functions import dl_event
+        tp = proc.tp
+        if tp is None or tp.report is None or not tp.report.dl_hook:
+            return False
+        if not dl_event(proc.tracee, tid, tp.report):
+            return False
+        try:
+            lines = tp.rearm(self._function_probes(proc.ident), self.s._sites)
+        except (InjectorError, OSError) as e:
+            self._warn(f"dl:{proc.pid}", f"WARNING: process {proc.pid}: probes of a library "
+                                         f"loaded later could not be placed: {e}")
+            return True
+        if self.s.verbose:
+            for ln in lines:
+                self.s.err.write(f"Pass 5: process {proc.pid}: {ln}\n".encode())
+        return True
+
+    def _place_dl_hook(self, proc: Proc) -> None:
+        """Watch for libraries when a probe names one (it may be dlopen'ed later)."""
+        from .functions import place_dl_hook
+        tp = proc.tp
+        if tp is None or tp.report is None:
+            return
+        if any(p.kind in ("process.function", "process.mark") and
+               (p.library or (p.target_path and ".so" in os.path.basename(p.target_path)))
+               for p in self.s.probes):
+            place_dl_hook(proc.tracee, tp.report)
+            if self.s.verbose and tp.report.dl_hook:
+                self.s.err.write(f"Pass 5: site _dl_debug_state at {tp.report.dl_hook:#x}: ptrace "
+                                 "(libraries loaded later get their probes)\n".encode())
 
     def _note_traps(self, proc: Proc) -> None:
         report = proc.tp.report if proc.tp is not None else None
@@ -699,7 +738,8 @@ class Follower:
         if not all(self._quiet(proc, t) for t in tr.threads):
             return True  # a thread would not stop: leave our code where it is
         report = proc.tp.report
-        patched = report is not None and any(x.tier == "jump" for x in report.sites)
+        patched = report is not None and any(x.tier in ("jump", "trap", "ptrace")
+                                                    for x in report.sites)
         if not patched and not any(th.stopped for th in tr.threads.values()):
             return False  # every thread is blocked in vfork: no thread for remote calls
         try:

@@ -30,6 +30,9 @@ class Site:
 class ArmReport:
     sites: list[Site] = field(default_factory=list)
     semaphores: list[int] = field(default_factory=list)  # SDT semaphores incremented
+    armed: dict[int, int] = field(default_factory=dict)  # patched address -> its site
+    ret_tramp: int = 0   # this process's return trampoline
+    dl_hook: int = 0     # the int3 on ld.so's _dl_debug_state (libraries loaded later)
     pending_sems: list[tuple[int, int]] = field(default_factory=list)  # (semaphore, site)
     unmatched: list[str] = field(default_factory=list)  # probe points that found no function
 
@@ -39,9 +42,11 @@ class ArmReport:
                for s in self.sites]
         jump = sum(1 for s in self.sites if s.tier == "jump")
         trap = sum(1 for s in self.sites if s.tier == "trap")
+        ptr = sum(1 for s in self.sites if s.tier == "ptrace")
         out.append(f"{len(self.sites)} probe sites: {jump} on the jump tier, "
                    + (f"{trap} on the trap tier, " if trap else "")
-                   + f"{len(self.sites) - jump - trap} refused")
+                   + (f"{ptr} on the ptrace tier, " if ptr else "")
+                   + f"{len(self.sites) - jump - trap - ptr} refused")
         return out
 
 
@@ -122,7 +127,8 @@ def _probe_module(p, mods, main):
     return mod, path
 
 
-def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None) -> ArmReport:
+def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None,
+        prior: ArmReport | None = None) -> ArmReport:
     """Patch every matching function of the target's modules; all its threads are stopped.
 
     lib is the handler library in the target.  table writes the site table in the shared
@@ -130,11 +136,14 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None) ->
     point a site reports as pp() and returns its number (0 when full); add(site, probe),
     set_return(site, ret_site) and set_hook(site, hook) fill in what it runs.
     sigtrap_note is sigtrap_blocked(pid) from before the injector's first remote call.
+    With prior (a library appeared), what prior armed is left alone and the new sites
+    are added to it; the process's other threads may be running then, none of them
+    in code that was not mapped before.
     """
     from ..binfo import find_functions
     from ..binfo.procmaps import main_executable, modules
 
-    report = ArmReport()
+    report = prior if prior is not None else ArmReport()
     wanted = [p for p in probes if p.kind in ("process.function", "process.mark") and
               (p.target_pid is None or p.target_pid == ident.pid)]
     if not wanted:
@@ -165,7 +174,12 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None) ->
             lst = g.ret if p.ret else g.entry
             if p.index not in lst:  # aliases of one probe: one patch, one hit
                 lst.append(p.index)
-    if any(g.ret for g in groups.values()):
+    if prior is not None:
+        report.unmatched.clear()  # said at the first arming; a library may come later
+        for addr in list(groups):
+            if addr in report.armed:
+                del groups[addr]
+    if any(g.ret for g in groups.values()) and not report.ret_tramp:
         if not _place_return_trampoline(tr, lib, report):
             for g in groups.values():
                 g.ret.clear()
@@ -176,8 +190,9 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None) ->
                 for name, hook in UNWIND_HOOKS.items():
                     for fn in find_functions(mod.readable_path, name):
                         addr = mod.base + fn.address
-                        groups.setdefault(addr, _Group(fn, mod.path, name, addr,
-                                                       fn.size)).hook = hook
+                        if addr not in report.armed:
+                            groups.setdefault(addr, _Group(fn, mod.path, name, addr,
+                                                           fn.size)).hook = hook
     ctx = _ArmContext(tr, lib, sigtrap_note)
     hooks_ok = True
     sites: dict[int, int] = {}  # armed address -> its site
@@ -200,6 +215,7 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None) ->
         report.sites.append(result)
     if any(s.tier == "trap" for s in report.sites):
         _arm_signal_hooks(tr, mods, table, ctx, sites, report)
+    report.armed.update(sites)
     # Is-enabled markers (PROVIDER_NAME_ENABLED()) fire only while their semaphore
     # is non-zero: count ourselves in, once per semaphore, for armed markers only.
     for sem in dict.fromkeys(sem for sem, at in report.pending_sems if at in sites):
@@ -228,6 +244,8 @@ def _arm_signal_hooks(tr, mods, table, ctx, sites: dict[int, int], report: ArmRe
         for name, hook in SIGNAL_HOOKS.items():
             for fn in find_functions(mod.readable_path, name):
                 addr = mod.base + fn.address
+                if addr in report.armed and addr not in sites:
+                    continue  # hooked at an earlier arming
                 if addr in sites:  # a user's probe is there already: add the hook to it
                     table.set_hook(sites[addr], hook)
                     continue
@@ -280,7 +298,9 @@ class _ArmContext:
         self.sigtrap_note = sigtrap_note  # what sigtrap_blocked said before injection
         self.handler = lib.sym("utr_site_hit")
         self.simd = xtramp.SimdSave.for_entry(_cpu_flags())
-        self.pcs = {tid: tr.get_regs(tid).rip for tid in tr.tids}
+        # Threads that run (a library appeared) cannot be in code that was not there.
+        self.pcs = {tid: tr.get_regs(tid).rip for tid in tr.tids
+                    if tr.threads[tid].stopped}
         self.trap_ready: bool | str | None = None  # True, or why the trap tier is closed
         self.ool_pages: list[list[int]] = []       # [address, bytes used] of copy pages
 
@@ -340,6 +360,7 @@ def _place_return_trampoline(tr, lib, report: ArmReport) -> bool:
         return False
     tr.write(addr, xtramp.build_return_trampoline(lib.sym("utr_return_hit"), simd))
     tr.write(lib.sym("utr_ret_tramp_addr"), addr.to_bytes(8, "little"))
+    report.ret_tramp = addr
     return True
 
 
@@ -509,5 +530,54 @@ def disarm(tr, report: ArmReport) -> None:
         if int.from_bytes(tr.read(sem, 2), "little") > 0:
             _add_semaphore(tr, sem, -1)
     for s in report.sites:
-        if s.tier in ("jump", "trap") and tr.read(s.addr, len(s.patch)) == s.patch:
+        if s.tier in ("jump", "trap", "ptrace") and tr.read(s.addr, len(s.patch)) == s.patch:
             tr.write(s.addr, s.original)
+
+
+def place_dl_hook(tr, report: ArmReport) -> None:
+    """Libraries dlopen'ed later: ld.so calls _dl_debug_state (r_brk) after each change
+    of its link map; an int3 over its `ret`, seen by the tracer that follows the
+    process with ptrace (never delivered), lets it arm the new library's probes
+    before dlopen returns.  Only while the tracer is attached."""
+    from ..binfo import find_functions
+    from ..binfo.procmaps import modules
+    if report.dl_hook:
+        return
+    for mod in modules(tr.pid):
+        if mod.kind != "elf" or not mod.readable_path or \
+                not os.path.basename(mod.path).startswith("ld-linux"):
+            continue
+        for fn in find_functions(mod.readable_path, "_dl_debug_state"):
+            addr = mod.base + fn.address
+            code = tr.read(addr, 8)
+            at = addr + (4 if code[:4] == b"\xf3\x0f\x1e\xfa" else 0)  # after endbr64
+            if tr.read(at, 1) != b"\xc3":
+                return  # not the one-instruction function it has always been: leave it
+            tr.write(at, b"\xcc")
+            report.dl_hook = at
+            report.sites.append(Site(-1, "_dl_debug_state", at, "ptrace",
+                                     "libraries loaded later get their probes", b"\xc3",
+                                     b"\xcc", hook=True))
+            return
+
+
+def dl_event(tr, tid: int, report: ArmReport) -> bool:
+    """A stop at our _dl_debug_state int3: finish its `ret` for the thread; True if ours."""
+    regs = tr.get_regs(tid)
+    if not report.dl_hook or regs.rip - 1 != report.dl_hook:
+        return False
+    regs.rip = int.from_bytes(tr.read(regs.rsp, 8), "little")
+    regs.rsp += 8
+    tr.set_regs(regs, tid)
+    return True
+
+
+def forget_unmapped(pid: int, report: ArmReport) -> None:
+    """A library was dlclose'd: its sites are gone with it and must never be written."""
+    from ..binfo.procmaps import read_maps
+    maps = [m for m in read_maps(pid) if m.executable]
+
+    def mapped(a: int) -> bool:
+        return any(m.start <= a < m.end for m in maps)
+    report.sites = [s for s in report.sites if s.tier == "refused" or mapped(s.addr)]
+    report.armed = {a: site for a, site in report.armed.items() if mapped(a)}

@@ -166,6 +166,16 @@ class TargetProcess:
     def region_addr(self) -> int:
         return self._region_addr
 
+    def rearm(self, probes: list, table) -> list[str]:
+        """At ld.so's _dl_debug_state stop: forget the sites of libraries that went
+        away, arm those of libraries that came; the -v lines of the new sites."""
+        from .functions import arm, forget_unmapped
+        forget_unmapped(self.pid, self.report)
+        before = len(self.report.sites)
+        arm(self._tracee, self._lib, probes, self.identity, table,
+            sigtrap_note=getattr(self, "sigtrap_note", None), prior=self.report)
+        return self.report.lines()[before:-1] if len(self.report.sites) > before else []
+
     def arm(self, probes: list, table) -> list[str]:
         """Patch the process.function probes' sites while every thread is stopped."""
         from .functions import arm
@@ -238,7 +248,7 @@ class TargetProcess:
             except (InjectorError, OSError):
                 return  # gone or no longer ours: nothing of ours can be reached
         try:
-            if self.report is not None and any(x.tier in ("jump", "trap")
+            if self.report is not None and any(x.tier in ("jump", "trap", "ptrace")
                                                for x in self.report.sites):
                 # Patched sites: put the code back, but keep the handlers and the region
                 # mapped: a thread may still be inside a trampoline or a handler.
