@@ -135,3 +135,10 @@ def test_cxx_exceptions_counted_through_libstdcxx_markers(tmp_path):
     assert r.returncode == 0, r.stderr
     # each catcher() call throws twice (the second throw inside the first handler)
     assert r.stdout.splitlines()[1] == "300 300"
+    # the same through the tapset's names (tapsets/libstdcxx.stp): one type thrown
+    r = run_utrace(["-c", f"{exe} throw 150", "-e",
+                    'global t, types probe libstdcxx.throw { t++; types[tinfo]++ } '
+                    'probe libstdcxx.catch { if (!(tinfo in types)) println("unknown") } '
+                    'probe end { n = 0; foreach (x in types) n++; printf("%d %d\\n", t, n) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == ["300 1"]

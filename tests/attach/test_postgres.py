@@ -20,7 +20,12 @@ probe process("%(pg)s").mark("query__start") { start[pid()] = gettimeofday_us();
 probe process("%(pg)s").mark("query__done") {
   if (pid() in start) { lat <<< gettimeofday_us() - start[pid()]; delete start[pid()] }
 }
-probe end { printf("queries %%d done %%d avg_us %%d\\n", n, @count(lat), @count(lat) ? @avg(lat) : 0) }
+global texts, commits
+probe postgresql.query.done { if (query =~ "^select [0-9][+]1$") texts[query]++ }
+probe postgresql.transaction.commit { commits++ }
+probe end { printf("queries %%d done %%d avg_us %%d\\n", n, @count(lat), @count(lat) ? @avg(lat) : 0)
+            foreach (q+ in texts) printf("text %%s\\n", q)
+            printf("commits %%d\\n", commits) }
 """
 
 
@@ -76,6 +81,11 @@ def test_query_latency_from_markers_matches_the_servers_own_log(tmp_path):
         assert n == done == len(theirs)
         mean_us = sum(theirs) / len(theirs) * 1000
         assert 0 < avg_us < 3 * mean_us + 2000, (avg_us, mean_us)
+        # the tapset's names (tapsets/postgresql.stp): each psql query's text once, and
+        # a commit for every transaction (psql's 5, pgbench's 40, its own few more)
+        assert re.findall(rb"text (.*)", out) == [f"select {i}+1".encode() for i in range(5)]
+        commits = int(re.search(rb"commits (\d+)", out).group(1))
+        assert 5 + 40 <= commits <= n
         assert server.poll() is None  # the server runs on, untraced
         probe = subprocess.run([BIN / "psql", *conn, "-d", "postgres", "-Atc", "select 7"],
                                capture_output=True, text=True, timeout=60)

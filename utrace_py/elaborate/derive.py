@@ -199,12 +199,17 @@ class ProbeDeriver:
         from ..binfo.sdt import SdtError, match_markers
         head, rest = comps[0], comps[1:]
         arg = _lit_arg(head)
-        if isinstance(arg, str):
+        if isinstance(arg, str) and any(ch in arg for ch in "*?["):
+            paths = _glob_elf(arg)  # tapsets name installations by pattern, as stap's do
+            if not paths:
+                raise NoMatch("no match")
+        elif isinstance(arg, str):
             path = resolve_executable(arg)
             if path is None:
                 raise SemanticError(f"cannot find executable '{arg}'", head.tok)
+            paths = [path]
         elif arg is None and self.target_exe is not None:
-            path = self.target_exe
+            paths = [self.target_exe]
         else:
             raise SemanticError("not supported yet: process.mark needs process(\"PATH\") or "
                                 "the program given with -c/-x", tok)
@@ -213,14 +218,17 @@ class ProbeDeriver:
             provider, rest = _lit_arg(rest[0]), rest[1:]
         if len(rest) != 1 or rest[0].functor != "mark" or not isinstance(_lit_arg(rest[0]), str):
             raise NoMatch("probe point mismatch", rest[0].tok if rest else tok)
-        try:
-            found = match_markers(path, provider, _lit_arg(rest[0]))
-        except (SdtError, OSError) as e:
-            raise SemanticError(str(e).removeprefix("ERROR: "), tok) from None
+        found = []
+        for path in paths:
+            try:
+                found += [(path, m) for m in match_markers(path, provider, _lit_arg(rest[0]))]
+            except (SdtError, OSError) as e:
+                if len(paths) == 1:
+                    raise SemanticError(str(e).removeprefix("ERROR: "), tok) from None
         if not found:
             raise NoMatch("no match")
         out = []
-        for m in found:
+        for path, m in found:
             where = f'process("{path}")' + (f'.provider("{m.provider}")' if provider else "")
             out.append(DerivedProbe("process.mark", f'{where}.mark("{m.name}")', tok,
                                     copy.deepcopy(body) if len(found) > 1 else body,
@@ -258,6 +266,24 @@ class ProbeDeriver:
             if rnd > interval:
                 raise SemanticError("randomization value must be less than the interval", r.tok)
         return DerivedProbe("timer", pp, tok, body, interval_ns=interval, randomize_ns=rnd)
+
+
+def _glob_elf(pattern: str) -> list[str]:
+    """ELF files matching a process("PATTERN") path, by real path, once each."""
+    import glob
+    import os
+    out = []
+    for p in sorted(glob.glob(pattern)):
+        real = os.path.realpath(p)
+        try:
+            with open(real, "rb") as f:
+                if f.read(4) != b"\x7fELF":
+                    continue
+        except OSError:
+            continue
+        if real not in out:
+            out.append(real)
+    return out
 
 
 def resolve_executable(name: str) -> str | None:
