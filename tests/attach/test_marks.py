@@ -142,3 +142,14 @@ def test_cxx_exceptions_counted_through_libstdcxx_markers(tmp_path):
                     'probe end { n = 0; foreach (x in types) n++; printf("%d %d\\n", t, n) }'])
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1:] == ["300 1"]
+
+
+def test_listing_tapset_aliases():
+    need(shutil.which("/usr/bin/python3.11") is not None, "Debian's /usr/bin/python3.11")
+    r = run_utrace(["-L", "python.function.*"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        f"python.function.{w} filename:string funcname:string lineno:long "
+        "$arg1:long $arg2:long $arg3:long" for w in ("entry", "return")]
+    r = run_utrace(["-l", "python.gc.*"])
+    assert r.stdout.splitlines() == ["python.gc.done", "python.gc.start"]

@@ -37,6 +37,8 @@ class DerivedProbe:
     library: str | None = None   # .library("NAME"): the function is in that module
     plt: bool = False            # .plt("PATTERN"): function is the PLT stub's pattern
     marker: object = None        # process.mark: the binfo.sdt.Marker this probe is for
+    alias: str | None = None     # the tapset alias the script named (what stap -l lists)
+    alias_vars: list = field(default_factory=list)  # the variables its body sets
     # process.thread.begin/.end: kind process.begin/.end (run like them), for threads
     thread: bool = False
 
@@ -115,6 +117,11 @@ class ProbeDeriver:
                     if sub.condition is not None:
                         for d in got:
                             d.body = _guard(d.body, sub.condition)
+                    for d in got:
+                        if d.alias is None or depth == 0:  # the outermost name a user wrote
+                            d.alias = ".".join(c.functor for c in name.components) + \
+                                "".join(f".{c.functor}" for c in suffix)
+                            d.alias_vars = _assigned_names(al.body)
                     results.extend(got)
         if results:
             return results
@@ -266,6 +273,17 @@ class ProbeDeriver:
             if rnd > interval:
                 raise SemanticError("randomization value must be less than the interval", r.tok)
         return DerivedProbe("timer", pp, tok, body, interval_ns=interval, randomize_ns=rnd)
+
+
+def _assigned_names(body: A.Block) -> list[str]:
+    """Variables a tapset alias body sets at its top level (filename = ...), in order."""
+    out = []
+    for st in body.statements:
+        v = getattr(st, "value", None)
+        if isinstance(v, A.Assignment) and isinstance(v.left, A.Symbol) and \
+                v.left.name not in out:
+            out.append(v.left.name)
+    return out
 
 
 def _glob_elf(pattern: str) -> list[str]:

@@ -50,6 +50,15 @@ def probe_points(p: Program, with_vars: bool = False) -> list[str]:
             for fn in find_functions(d.target_path, d.function):
                 out.add(f'process("{d.target_path}").function("{fn.name}"){suffix}')
             continue
+        if d.alias is not None:  # stap lists the tapset's name and the variables it sets
+            types = {v.name: v.type for v in d.locals}
+            text = d.alias
+            if with_vars:
+                text += "".join(f" {n}:{types.get(n) or 'unknown'}" for n in d.alias_vars)
+                if d.kind == "process.mark":
+                    text += "".join(f" $arg{i + 1}:long" for i in range(d.marker.nargs))
+            out.add(text)
+            continue
         text = d.pp
         if with_vars and d.kind == "process.mark":
             text += "".join(f" $arg{i + 1}:long" for i in range(d.marker.nargs))
