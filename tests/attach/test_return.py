@@ -345,3 +345,19 @@ def test_x_session_leaves_ld_so_unpatched(plugin):
         assert (rc, out) == (0, f"sum {12 * 25}\n")
     finally:
         t.kill()
+
+
+def test_return_probes_refused_in_go_binaries(tmp_path):
+    # T-13: a Go binary (.gopclntab) moves goroutine stacks; entry probes still work
+    exe = tmp_path / "fakego"
+    subprocess.run(["gcc", "-O2", "-o", str(exe), str(PROGS / "att_calls.c")], check=True)
+    (tmp_path / "tab").write_bytes(b"\xfb\xff\xff\xff")
+    subprocess.run(["objcopy", "--add-section", f".gopclntab={tmp_path / 'tab'}", str(exe)],
+                   check=True)
+    r = run_utrace(["-c", f"{exe} 10", "-e",
+                    'global n, m probe process.function("work") { n++ } '
+                    'probe process.function("work").return { m++ } '
+                    'probe end { printf("%d %d\\n", n, m) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1] == "10 0"
+    assert "not supported yet: return probes in a Go binary (.gopclntab)" in r.stderr

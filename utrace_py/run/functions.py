@@ -162,6 +162,13 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None,
         if not found:
             suffix = ".return" if p.ret else ""
             report.unmatched.append(f'process("{path}").{kind}("{p.function}"){suffix}')
+        if p.ret and found and _is_go(mod.readable_path):
+            # T-13: goroutines move their stacks (copying them to grow) and switch
+            # between them; a hijacked return address would be carried off.
+            report.sites.append(Site(p.index, found[0].name, mod.base + found[0].address,
+                                     "refused", "not supported yet: return probes in a Go "
+                                     "binary (.gopclntab): goroutine stacks move"))
+            continue
         for fn in found:
             addr, size, note = mod.base + fn.address, fn.size, ""
             if fn.ifunc:
@@ -414,6 +421,15 @@ def _arm_mark(tr, site_id: int, g: _Group, ctx: _ArmContext) -> Site:
     if not choice.ok:
         return _arm_trap(tr, site_id, g.name, g.addr, code[g.addr - start:], choice.reason, ctx)
     return _place_jump(tr, site_id, g.name, g.addr, choice, ctx)
+
+
+def _is_go(path: str) -> bool:
+    from ..binfo.elf import ElfError, ElfFile
+    try:
+        with ElfFile(path) as elf:
+            return elf.section(".gopclntab") is not None or elf.section(".go.buildinfo") is not None
+    except (ElfError, OSError):
+        return False
 
 
 class _Stub(NamedTuple):
