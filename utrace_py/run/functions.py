@@ -33,6 +33,7 @@ class ArmReport:
     armed: dict[int, int] = field(default_factory=dict)  # patched address -> its site
     ret_tramp: int = 0   # this process's return trampoline
     dl_hook: int = 0     # the int3 on ld.so's _dl_debug_state (libraries loaded later)
+    seen: set = field(default_factory=set)  # (path, base) of the modules an arming saw
     pending_sems: list[tuple[int, int]] = field(default_factory=list)  # (semaphore, site)
     unmatched: list[str] = field(default_factory=list)  # probe points that found no function
 
@@ -190,18 +191,24 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None,
         if not _place_return_trampoline(tr, lib, report):
             for g in groups.values():
                 g.ret.clear()
-        else:
-            for mod in mods:
-                if mod.kind != "elf" or not mod.path or mod.readable_path is None:
-                    continue  # unreadable: a mapping, not code (the session's memfd)
-                for name, hook in UNWIND_HOOKS.items():
-                    for fn in find_functions(mod.readable_path, name):
-                        addr = mod.base + fn.address
-                        if addr not in report.armed:
-                            groups.setdefault(addr, _Group(fn, mod.path, name, addr,
-                                                           fn.size)).hook = hook
-    ctx = _ArmContext(tr, lib, sigtrap_note)
     hooks_ok = True
+    if report.ret_tramp:  # also for a library that came later (libgcc_s by dlopen)
+        for mod in mods:
+            if mod.kind != "elf" or not mod.path or mod.readable_path is None:
+                continue  # unreadable: a mapping, not code (the session's memfd)
+            old = prior is not None and (mod.path, mod.base) in report.seen
+            for name, hook in UNWIND_HOOKS.items():
+                for fn in find_functions(mod.readable_path, name):
+                    addr = mod.base + fn.address
+                    if addr in report.armed:
+                        continue
+                    if old:  # other threads run: never patch code that may be running
+                        hooks_ok = False
+                        continue
+                    groups.setdefault(addr, _Group(fn, mod.path, name, addr,
+                                                   fn.size)).hook = hook
+    report.seen.update((m.path, m.base) for m in mods if m.kind == "elf" and m.path)
+    ctx = _ArmContext(tr, lib, sigtrap_note)
     sites: dict[int, int] = {}  # armed address -> its site
     for g in sorted(groups.values(), key=lambda g: (g.hook == 0, g.addr)):  # hooks first
         if not g.entry and not g.ret and not g.hook:
@@ -381,6 +388,8 @@ def _group_mark(tr, p, mods, main, groups: dict, report: ArmReport) -> None:
         report.unmatched.append(where)
         return
     addr = mod.base + p.mark_pc
+    if addr in report.armed:
+        return  # armed before a library came
     if tr.read(addr, 1) != b"\x90":
         report.sites.append(Site(p.index, p.function, addr, "refused", "no nop at the marker's "
                                  "address: the binary changed since the script was compiled"))
