@@ -163,6 +163,9 @@ int32_t utr_exit_requested(void);
 /* Copies whole records into buf: each is a u32 length, a u8 stream, then the bytes.
  * Returns the number of bytes written (0 when the ring is empty). */
 uint64_t utr_drain(void *buf, uint64_t cap);
+/* The data of consecutive records of one stream, without their headers, into buf;
+ * *stream says which (0: the ring is empty).  Returns the number of bytes. */
+uint64_t utr_drain_stream(void *buf, uint64_t cap, int32_t *stream);
 /* Probes the tracer runs on a target's behalf (process.end once the target is
  * gone) describe that target: context functions report this identity while set. */
 void utr_set_identity(int64_t pid, int64_t tid, int64_t ppid, int64_t uid, int64_t euid,
@@ -188,7 +191,8 @@ int64_t utr_ret_unwound_count(void);
 void utr_set_target_pid(int64_t pid);
 /* Following forks (ctx.c): claim the context slot of thread tid of process pid
  * (its offset in the region, -1 when none is free), and the offset of the
- * thread's TLS context pair {utr_ctx *, region base} from its thread pointer. */
+ * thread's 24-byte TLS block {utr_ctx *, region base, int32 tid} from its thread
+ * pointer. */
 int64_t utr_ctx_claim_for(int32_t tid, int32_t pid);
 int64_t utr_tls_offset(void);
 /* Set by the tracer before begin probes run: argv of the script (for argv/argc). */

@@ -8,7 +8,7 @@
  * fails with ESRCH) are reclaimed.  A fork()ed child forgets the parent's slot
  * through a pthread_atfork child handler; a child of a raw fork/clone syscall
  * (no atfork handlers run) is fixed by the tracer, which follows every fork:
- * it zeroes the child's TLS pair (_utr_tls, at utr_tls_offset() from the thread
+ * it zeroes the child's TLS block (_utr_tls, at utr_tls_offset() from the thread
  * pointer) before the child runs.  A vfork/posix_spawn child shares the TLS of
  * its parent thread, which is blocked until the child execs or exits: it uses
  * that thread's slot, which the tracer claims beforehand for the parent thread

@@ -277,3 +277,34 @@ uint64_t utr_drain(void *buf, uint64_t cap)
     __atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);
     return out;
 }
+
+uint64_t utr_drain_stream(void *buf, uint64_t cap, int32_t *stream)
+{
+    utr_region_hdr *h = UTR_HDR;
+    _utr_ring *r = UTR_AT(_utr_ring, h->ring_off);
+    uint64_t tail = r->tail;
+    uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+    uint64_t out = 0;
+    unsigned char rec[5];
+
+    *stream = 0;
+    while (head - tail >= 5) {
+        uint32_t n;
+        _utr_ring_copy_out(r, tail, rec, 5);
+        n = (uint32_t)rec[0] | (uint32_t)rec[1] << 8 | (uint32_t)rec[2] << 16 |
+            (uint32_t)rec[3] << 24;
+        if (*stream == 0)
+            *stream = rec[4];
+        else if (rec[4] != *stream)
+            break;  /* the caller writes this run first: the streams stay in order */
+        if (out + n > cap)
+            break;
+        _utr_ring_copy_out(r, tail + 5, (char *)buf + out, n);
+        out += n;
+        tail += 5 + (uint64_t)n;
+        if (*stream == UTR_ERR)
+            break;  /* one error record at a time: the tracer looks at each */
+    }
+    __atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);
+    return out;
+}

@@ -11,7 +11,7 @@ answered within microseconds, not at the next 20 ms drain.
   nothing any more).
 - A new process (fork, vfork, posix_spawn, clone without CLONE_THREAD) stops
   once before running: it inherited our library, region and patches.  A
-  forked child gets its context TLS pair zeroed (one write of its memory: it
+  forked child gets its context TLS block zeroed (one write of its memory: it
   claims its own context slot at its first hit, never its parent's); a
   CLONE_VM child (vfork, posix_spawn) shares the TLS of its parent thread,
   which is blocked until the child execs or exits: the tracer claims that
@@ -202,12 +202,17 @@ class Follower:
             last = now
             batch.sort(key=lambda st: not (st.exited or st.signaled))
             for st in batch:
-                try:
-                    self._dispatch(st)
-                except (InjectorError, OSError, KeyError) as e:
-                    self._task_trouble(st.pid, e)
+                self._dispatch_safe(st)
+            if time.monotonic() - start >= SPIN_MAX:
+                break  # a storm of stops: let timers and the drain run, then come back
         if self.early:
             self._settle_early()
+
+    def _dispatch_safe(self, st: pt.WaitStatus) -> None:
+        try:
+            self._dispatch(st)
+        except (InjectorError, OSError, KeyError) as e:
+            self._task_trouble(st.pid, e)
 
     @staticmethod
     def _collect_statuses() -> list[pt.WaitStatus]:

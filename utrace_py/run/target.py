@@ -72,7 +72,7 @@ class TargetProcess:
         self._tracee = None
         self._lib = None
         self.syms: dict[str, int] = {}  # library functions the tracer calls, by address
-        self.tls_offset: int | None = None  # of the context TLS pair from the thread pointer
+        self.tls_offset: int | None = None  # of the context TLS block from the thread pointer
 
     # -- start -------------------------------------------------------------------
     def spawn(self, cmd: str) -> None:
