@@ -28,11 +28,13 @@ PROGS = ROOT / "tests" / "testprogs"
 def progs(tmp_path_factory) -> Path:
     need(shutil.which("gcc") is not None, "gcc")
     out = tmp_path_factory.mktemp("folprogs")
-    for name in ("fol_fork", "fol_threads", "fol_exec", "fol_xtree"):
+    for name in ("fol_fork", "fol_threads", "fol_exec", "fol_xtree", "fol_dlfork"):
         subprocess.run(["gcc", "-O2", "-pthread", "-o", str(out / name), str(PROGS / f"{name}.c")],
                        check=True, timeout=120)
     subprocess.run(["gcc", "-O2", "-o", str(out / "att_calls"), str(PROGS / "att_calls.c")],
                    check=True, timeout=120)
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(out / "libplug.so"),
+                    str(PROGS / "dl_plugin.c")], check=True, timeout=120)
     out.chmod(0o755)
     return out
 
@@ -106,6 +108,22 @@ def test_children_killed_at_birth(progs):
     tb, te = Counter(t[0] for t in got["TB"]), Counter(t[0] for t in got["TE"])
     assert max(tb.values(), default=1) == 1 and max(te.values(), default=1) == 1
     assert set(tb) <= set(te)
+
+
+def test_children_dlopen_on_their_own(progs):
+    # Forked children share their parent's record of what is armed until one of them
+    # loads a library: each process's probes on it are its own, and so is what is
+    # taken out when it is unloaded.
+    script = ('global n probe process.library("libplug.so").function("plugin_fn") '
+              '{ n[pid()]++ } probe end { foreach (p in n) printf("N %d %d\\n", p, n[p]) }')
+    r = run_utrace(["-c", f"{progs / 'fol_dlfork'} {progs / 'libplug.so'} 3", "-e", script])
+    assert r.returncode == 0, r.stderr
+    # (at the start the library is not loaded anywhere yet: that one warning is expected)
+    clean_stderr("\n".join(ln for ln in r.stderr.splitlines() if "matched no function" not in ln))
+    got = parse(r.stdout)
+    rounds = Counter(d[0] for d in got["dl"])
+    assert len(rounds) == 4 and all(d[1] == "100" for d in got["dl"])  # results unchanged
+    assert {p: int(c) for p, c in got["N"]} == {p: 10 * k for p, k in rounds.items()}
 
 
 def test_fork_storm_keeps_every_record_whole(progs):

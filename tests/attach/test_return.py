@@ -294,14 +294,14 @@ def test_x_session_ends_with_return_probes_pending(progs):
     # session ends; the entry patches go, the trampolines stay, every frame returns home.
     from tests.injector.conftest import Target
     for cycle in range(3):
-        t = Target([progs / "shapes", "sleepers", "150"])
+        t = Target([progs / "shapes", "sleepers", "1000"])  # ~2 s: outlives the attach
         try:
             r = run_utrace(["-x", str(t.pid), "-e",
                             'global n probe process.function("rec_sleep").return { n++ } '
                             'probe timer.ms(150) { exit() } probe end { println(n > 0) }'])
             assert (r.returncode, r.stdout) == (0, "1\n"), r.stderr
             rc, out = t.finish(timeout=60)
-            assert (rc, out) == (0, f"sum {4 * 150 * 31}\n"), cycle
+            assert (rc, out) == (0, f"sum {4 * 1000 * 31}\n"), cycle
         finally:
             t.kill()
 

@@ -125,6 +125,8 @@ class _Birth:
     kind: str  # thread | fork | vfork | clone (a process from clone without CLONE_THREAD)
     parent: Proc
     parent_tid: int
+    tp: TargetProcess | None = None  # the parent's handlers and armed sites at the fork
+    report: object = None
 
 
 class Follower:
@@ -272,6 +274,11 @@ class Follower:
         else:
             kind = "fork" if ev == pt.EVENT_FORK else "vfork"
         birth = _Birth(kind, proc, tid)
+        if kind != "thread" and proc.tp is not None:
+            # The child's memory is its parent's as of now: keep what was armed as of now
+            # (the parent may arm a library it loads before the child's first stop).
+            birth.tp, birth.report = proc.tp, proc.tp.report
+            proc.tp.share_report()
         if kind == "thread":
             proc.tracee.threads.setdefault(new, Thread(new))
             self.owner[new] = proc
@@ -320,7 +327,7 @@ class Follower:
         pi = parent.ident
         ident = Identity(tid, parent.pid, pi.uid, pi.euid, pi.comm, pi.exe)
         proc = Proc(tr, ident, None, vm_parent=parent if shares else None)
-        ptp = parent.tp
+        ptp = birth.tp if birth.tp is not None else parent.tp
         if ptp is not None and ptp.region_addr:
             tr.scratch = parent.tracee.scratch  # the same pages: copied, or shared
             tr._syscall_insn = parent.tracee._syscall_insn
@@ -328,7 +335,7 @@ class Follower:
                 self._claim_for_parent_thread(tr, tid, ptp, birth)
             else:
                 self._reset_context(tr, tid, ptp)
-            proc.tp = ptp.forked(tr, ident)
+            proc.tp = ptp.forked(tr, ident, birth.report if birth.tp is not None else ptp.report)
         self._add(proc)
         if not self._done:
             self._process_begin(proc)
@@ -699,6 +706,9 @@ class Follower:
             self._run_here("process.end", proc.ident, proc.pid)
             proc.tp, proc.vm_parent = None, None  # nothing of ours in the new image
             th = tr.threads[proc.pid]
+        if (st.is_signal_delivery_stop and st.stop_signal == signal.SIGTRAP
+                and self._our_dl_trap(proc, th, st)):
+            return  # held at our _dl_debug_state int3, its ret done: nothing to deliver
         if ev == pt.EVENT_STOP or (st.is_signal_delivery_stop and ev == 0):
             self._hold(th, st)
             if st.is_interrupt_stop:
@@ -708,6 +718,15 @@ class Follower:
         pt.cont(th.tid, 0)
         pt.interrupt(th.tid)
         th.stopped, th.interrupted = False, True
+
+    @staticmethod
+    def _our_dl_trap(proc: Proc, th: Thread, st: pt.WaitStatus) -> bool:
+        report = proc.tp.report if proc.tp is not None else None
+        if report is None or not report.dl_hook:
+            return False
+        from .functions import dl_event
+        th.last, th.stopped, th.interrupted = st, True, False
+        return dl_event(proc.tracee, th.tid, report)
 
     def _release_all(self, deadline: float) -> None:
         """Take our code out of every image that has it, then detach everything.

@@ -73,6 +73,7 @@ class TargetProcess:
         self._lib = None
         self.syms: dict[str, int] = {}  # library functions the tracer calls, by address
         self.tls_offset: int | None = None  # of the context TLS block from the thread pointer
+        self._report_shared = False  # report is also a forked parent's or child's
 
     # -- start -------------------------------------------------------------------
     def spawn(self, cmd: str) -> None:
@@ -150,14 +151,24 @@ class TargetProcess:
         self._tracee = tr
         self._inject(tr)
 
-    def forked(self, tr, ident: Identity) -> "TargetProcess":
-        """The copy a fork gives child tr: the same library, region and patches, same addresses."""
+    def share_report(self) -> None:
+        """A fork copied this process's patches: its report is the child's too until either
+        changes its own (rearm copies it first)."""
+        self._report_shared = True
+
+    def forked(self, tr, ident: Identity, report) -> "TargetProcess":
+        """The copy a fork gives child tr: the same library, region and patches, same
+        addresses; report: what was armed in the parent when it forked."""
         from injector import loader
         child = TargetProcess(self.so_path, self.memfd, self.size, self.root_pid)
         child.pid, child.identity, child.threads = tr.pid, ident, 1
         child._tracee = tr
         child._region_addr, child._lib_handle = self._region_addr, self._lib_handle
-        child.report, child.syms, child.tls_offset = self.report, self.syms, self.tls_offset
+        child.report, child.syms, child.tls_offset = report, self.syms, self.tls_offset
+        # One report for both until either changes its own (rearm at a dlopen): copy then.
+        if report is self.report:
+            self._report_shared = True
+        child._report_shared = True
         if self._lib is not None:
             child._lib = loader.Library(tr, self._lib.api, self._lib.handle, self._lib.path, tr.pid)
         return child
@@ -170,6 +181,10 @@ class TargetProcess:
         """At ld.so's _dl_debug_state stop: forget the sites of libraries that went
         away, arm those of libraries that came; the -v lines of the new sites."""
         from .functions import arm, forget_unmapped
+        if self._report_shared:  # a forked copy's: this process's sites are its own now
+            import copy
+            self.report = copy.deepcopy(self.report)
+            self._report_shared = False
         forget_unmapped(self.pid, self.report)
         before = len(self.report.sites)
         arm(self._tracee, self._lib, probes, self.identity, table,
