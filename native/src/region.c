@@ -254,6 +254,16 @@ void utr_emit_err(const char *s, uint32_t n)
     _utr_ring_write(UTR_ERR, s, n);
 }
 
+/* The data length and stream of the record whose header is at pos. */
+static uint32_t _utr_ring_peek(const _utr_ring *r, uint64_t pos, int32_t *stream)
+{
+    unsigned char rec[5];
+    _utr_ring_copy_out(r, pos, rec, 5);
+    *stream = rec[4];
+    return (uint32_t)rec[0] | (uint32_t)rec[1] << 8 | (uint32_t)rec[2] << 16 |
+           (uint32_t)rec[3] << 24;
+}
+
 uint64_t utr_drain(void *buf, uint64_t cap)
 {
     utr_region_hdr *h = UTR_HDR;
@@ -261,13 +271,10 @@ uint64_t utr_drain(void *buf, uint64_t cap)
     uint64_t tail = r->tail;
     uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
     uint64_t out = 0;
-    unsigned char rec[5];
 
     while (head - tail >= 5) {
-        uint32_t n;
-        _utr_ring_copy_out(r, tail, rec, 5);
-        n = (uint32_t)rec[0] | (uint32_t)rec[1] << 8 | (uint32_t)rec[2] << 16 |
-            (uint32_t)rec[3] << 24;
+        int32_t st;
+        uint32_t n = _utr_ring_peek(r, tail, &st);
         if (out + 5 + n > cap)
             break;
         _utr_ring_copy_out(r, tail, (char *)buf + out, 5 + (uint64_t)n);
@@ -285,17 +292,14 @@ uint64_t utr_drain_stream(void *buf, uint64_t cap, int32_t *stream)
     uint64_t tail = r->tail;
     uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
     uint64_t out = 0;
-    unsigned char rec[5];
 
     *stream = 0;
     while (head - tail >= 5) {
-        uint32_t n;
-        _utr_ring_copy_out(r, tail, rec, 5);
-        n = (uint32_t)rec[0] | (uint32_t)rec[1] << 8 | (uint32_t)rec[2] << 16 |
-            (uint32_t)rec[3] << 24;
+        int32_t st;
+        uint32_t n = _utr_ring_peek(r, tail, &st);
         if (*stream == 0)
-            *stream = rec[4];
-        else if (rec[4] != *stream)
+            *stream = st;
+        else if (st != *stream)
             break;  /* the caller writes this run first: the streams stay in order */
         if (out + n > cap)
             break;

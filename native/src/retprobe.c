@@ -49,19 +49,6 @@ static _UTR_TLS _utr_shadow *_utr_tls_shadow;
 static pthread_key_t _utr_shadow_key;
 static int _utr_shadow_key_ok;
 
-/* Raw system calls: the C library's wrappers may be the very functions probed. */
-static long _utr_sys(long n, long a, long b, long c, long d, long e, long f)
-{
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall" : "=a"(ret)
-                     : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-
 static uint64_t _utr_shadow_bytes(void)
 {
     return sizeof(_utr_shadow) + (uint64_t)UTR_SHADOW_DEPTH * sizeof(_utr_shadow_ent);
@@ -70,7 +57,7 @@ static uint64_t _utr_shadow_bytes(void)
 static void _utr_shadow_free(void *p)
 {
     if (p)
-        _utr_sys(SYS_munmap, (long)p, (long)_utr_shadow_bytes(), 0, 0, 0, 0);
+        _utr_raw_syscall(SYS_munmap, (long)p, (long)_utr_shadow_bytes(), 0, 0, 0, 0);
 }
 
 __attribute__((constructor)) static void _utr_retprobe_ctor(void)
@@ -85,7 +72,7 @@ static _utr_shadow *_utr_shadow_get(void)
     if (UTR_LIKELY(s != NULL))
         return s;
     /* Untouched pages cost nothing: only the depth a thread reaches is backed. */
-    p = _utr_sys(SYS_mmap, 0, (long)_utr_shadow_bytes(), 3 /* RW */, 0x22 /* PRIVATE|ANON */,
+    p = _utr_raw_syscall(SYS_mmap, 0, (long)_utr_shadow_bytes(), 3 /* RW */, 0x22 /* PRIVATE|ANON */,
                  -1, 0);
     if (p < 0 && p > -4096)
         return NULL;
@@ -215,7 +202,7 @@ static void _utr_lost(uint64_t slot)
 {
     static const char msg[] = "utrace: a return probe lost its return address; aborting\n";
     (void)slot;
-    _utr_sys(SYS_write, 2, (long)msg, sizeof(msg) - 1, 0, 0, 0);
+    _utr_raw_syscall(SYS_write, 2, (long)msg, sizeof(msg) - 1, 0, 0, 0);
     __builtin_trap();
 }
 

@@ -35,6 +35,35 @@ static inline void _utr_spin_unlock(int32_t *w)
     __atomic_store_n(w, 0, __ATOMIC_RELEASE);
 }
 
+/* A system call without the C library's wrapper (which may be the very function
+ * probed, and sets errno): returns the result or -errno. */
+#if defined(__x86_64__)
+static inline long _utr_raw_syscall(long nr, long a, long b, long c, long d, long e, long f)
+{
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#else
+#include <errno.h>
+#include <unistd.h>
+static inline long _utr_raw_syscall(long nr, long a, long b, long c, long d, long e, long f)
+{
+    int saved = errno;
+    long r = syscall(nr, a, b, c, d, e, f);
+    if (r == -1)
+        r = -errno;
+    errno = saved;
+    return r;
+}
+#endif
+
 /* Wrapping int64 arithmetic without undefined behaviour. */
 static inline int64_t _utr_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
 static inline int64_t _utr_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }

@@ -52,30 +52,6 @@
 /* Chunks never straddle a 4 KiB boundary, so they never straddle a page. */
 #define _UMEM_PAGE 4096u
 
-#if defined(__x86_64__)
-static inline long _umem_sys(long nr, long a, long b, long c, long d, long e, long f)
-{
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret; /* -errno on failure */
-}
-#else
-static inline long _umem_sys(long nr, long a, long b, long c, long d, long e, long f)
-{
-    int saved = errno;
-    long r = syscall(nr, a, b, c, d, e, f);
-    if (r == -1)
-        r = -errno;
-    errno = saved;
-    return r;
-}
-#endif
 
 /* ---- own pid, cached per mm ---- */
 
@@ -89,25 +65,25 @@ static int32_t _umem_pid(void)
         pid = __atomic_load_n(cell, __ATOMIC_RELAXED);
         if (UTR_LIKELY(pid > 0))
             return pid;
-        pid = (int32_t)_umem_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
+        pid = (int32_t)_utr_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
         __atomic_store_n(cell, pid, __ATOMIC_RELAXED);
         return pid;
     }
-    pid = (int32_t)_umem_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    pid = (int32_t)_utr_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
     if (cell == NULL) {
-        long p = _umem_sys(SYS_mmap, 0, _UMEM_PAGE, PROT_READ | PROT_WRITE,
+        long p = _utr_raw_syscall(SYS_mmap, 0, _UMEM_PAGE, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         int32_t *want = (int32_t *)1, *expect = NULL;
         if (p < 0 && p > -4096)
             p = 0;
-        if (p && _umem_sys(SYS_madvise, p, _UMEM_PAGE, MADV_WIPEONFORK, 0, 0, 0) == 0)
+        if (p && _utr_raw_syscall(SYS_madvise, p, _UMEM_PAGE, MADV_WIPEONFORK, 0, 0, 0) == 0)
             want = (int32_t *)(uintptr_t)p;
         if (!__atomic_compare_exchange_n(&_umem_pidcell, &expect, want, 0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE)) {
             if (p)
-                _umem_sys(SYS_munmap, p, _UMEM_PAGE, 0, 0, 0, 0);   /* another thread won */
+                _utr_raw_syscall(SYS_munmap, p, _UMEM_PAGE, 0, 0, 0, 0);   /* another thread won */
         } else if (p && want == (int32_t *)1) {
-            _umem_sys(SYS_munmap, p, _UMEM_PAGE, 0, 0, 0, 0);
+            _utr_raw_syscall(SYS_munmap, p, _UMEM_PAGE, 0, 0, 0, 0);
         }
     }
     return pid;
@@ -134,7 +110,7 @@ static long _umem_rw(int write, void *local, uint64_t addr, size_t n)
         a += k;
         left -= k;
     }
-    return _umem_sys(write ? SYS_process_vm_writev : SYS_process_vm_readv, _umem_pid(),
+    return _utr_raw_syscall(write ? SYS_process_vm_writev : SYS_process_vm_readv, _umem_pid(),
                      (long)(uintptr_t)&l, 1, (long)(uintptr_t)r, (long)nr, 0);
 }
 

@@ -123,9 +123,13 @@ def _probe_module(p, mods, main):
         found = [m for m in find_module(mods, p.library) if m.kind == "elf" and m.readable_path]
         return (found[0] if found else None), p.library
     path = p.target_path or (main.path if main else None)
-    mod = next((m for m in mods if m.kind == "elf" and m.path and m.readable_path and
-                os.path.realpath(m.path) == path), None)
-    return mod, path
+    return _module_at_path(mods, path), path
+
+
+def _module_at_path(mods, path: str | None):
+    """The readable ELF module whose file is path (by real path), or None."""
+    return next((m for m in mods if m.kind == "elf" and m.path and m.readable_path and
+                 os.path.realpath(m.path) == path), None)
 
 
 def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None,
@@ -344,19 +348,18 @@ class _ArmContext:
 def sigtrap_blocked(pid: int) -> str | None:
     """T-16: a thread blocking or ignoring SIGTRAP dies at an int3 (the kernel forces
     the default action), so the trap tier stays closed for the whole process."""
+    from injector import procfs
     bit = 1 << (5 - 1)
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError as e:
-        return f"cannot read the threads of process {pid}: {e.strerror}"
+    tids = procfs.list_tasks(pid)
+    if not tids:
+        return f"cannot read the threads of process {pid}"
     for tid in tids:
         try:
-            with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii") as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            fields = procfs.read_status(pid, tid)
         except OSError:
             continue  # gone
         for key, what in (("SigBlk", "blocks"), ("SigIgn", "ignores")):
-            if int(fields.get(key, "0").strip(), 16) & bit:
+            if int(fields.get(key, "0"), 16) & bit:
                 return f"thread {tid} {what} SIGTRAP: an int3 would kill the process (T-16)"
     return None
 
@@ -381,8 +384,7 @@ def _place_return_trampoline(tr, lib, report: ArmReport) -> bool:
 def _group_mark(tr, p, mods, main, groups: dict, report: ArmReport) -> None:
     """A mark probe's site: the marker's nop, checked to still be one."""
     from ..binfo import symbol_table
-    mod = next((m for m in mods if m.kind == "elf" and m.path and m.readable_path and
-                os.path.realpath(m.path) == p.target_path), None)
+    mod = _module_at_path(mods, p.target_path)
     where = f'process("{p.target_path}").mark("{p.function}")'
     if mod is None:
         report.unmatched.append(where)
@@ -425,11 +427,7 @@ def _arm_mark(tr, site_id: int, g: _Group, ctx: _ArmContext) -> Site:
     start, size = g.func
     code = tr.read(start, size)
     choice = xsites.choose_site_at(code, start, size, g.addr, extra_targets=g.extra)
-    if FORCE_TRAP and choice.ok:
-        choice.tier, choice.reason = "trap", "UTRACE_FORCE_TIER=trap"
-    if not choice.ok:
-        return _arm_trap(tr, site_id, g.name, g.addr, code[g.addr - start:], choice.reason, ctx)
-    return _place_jump(tr, site_id, g.name, g.addr, choice, ctx)
+    return _place(tr, site_id, g.name, g.addr, choice, code, start, ctx)
 
 
 def _is_go(path: str) -> bool:
@@ -486,11 +484,18 @@ def _arm_one(tr, site_id: int, name: str, addr: int, size: int, ctx: _ArmContext
         return Site(site_id, name, addr, "refused", "no size in the symbol table")
     code = tr.read(addr, size)
     choice = xsites.choose_entry_site(code, addr, size)
+    return _place(tr, site_id, name, addr, choice, code, addr, ctx)
+
+
+def _place(tr, site_id: int, name: str, addr: int, choice, code: bytes, start: int,
+           ctx: _ArmContext) -> Site:
+    """The jump tier when choice proves it safe, else the trap tier at the chosen
+    instruction (code holds the function's bytes from start)."""
     if FORCE_TRAP and choice.ok:
         choice.tier, choice.reason = "trap", "UTRACE_FORCE_TIER=trap"
     if not choice.ok:
-        return _arm_trap(tr, site_id, name, choice.site_addr, code[choice.site_addr - addr:],
-                         choice.reason, ctx)
+        return _arm_trap(tr, site_id, name, choice.site_addr,
+                         code[choice.site_addr - start:], choice.reason, ctx)
     return _place_jump(tr, site_id, name, addr, choice, ctx)
 
 
