@@ -130,16 +130,90 @@ def _describe_fault(tid: int, st: pt.WaitStatus) -> str:
     return f"{name} (code {code}) at pc {rip:#x}, address {addr:#x}"
 
 
-def _run(tracee, tid: int, step: bool, expect_pc: int, deadline: float, what: str) -> pt.Regs:
-    """Resume tid until it traps at expect_pc; handle everything else on the way."""
+def _run(tracee, tid: int, step: bool, expect_pc: int, deadline: float, what: str,
+         release_after: float | None = None) -> pt.Regs:
+    """Resume tid until it traps at expect_pc; handle everything else on the way.
+
+    With release_after, a callee still running after that many seconds is
+    presumed blocked on a lock another (stopped) thread holds, typically
+    ld.so's dl_load_lock held by a thread inside dlopen (T-30): the other
+    threads are let run until the call returns, then stopped again.
+    """
     th = tracee.threads[tid]
     resume = pt.singlestep if step else pt.cont
     resume(tid, 0)
     th.stopped = False
+    release_at = None if release_after is None else time.monotonic() + release_after
+    released = False
+    try:
+        return _run_loop(tracee, tid, th, resume, expect_pc, deadline, what, release_at)
+    except _Released:
+        released = True
+        return _run_loop(tracee, tid, th, resume, expect_pc, deadline, what, None, serve=True)
+    finally:
+        if released and tracee.exit_status is None:
+            tracee.stop_all()
+
+
+class _Released(Exception):
+    """The call outlived its grace period: the other threads have been resumed."""
+
+
+def _release_others(tracee, tid: int) -> None:
+    for other, oth in list(tracee.threads.items()):
+        if other != tid and oth.stopped:
+            try:
+                tracee.resume(other)
+            except pt.PtraceError as e:
+                if e.errno != errno.ESRCH:
+                    raise
+                tracee.threads.pop(other, None)
+
+
+def _wait_serving(tracee, tid: int, deadline: float) -> pt.WaitStatus:
+    """The next wait status of tid, keeping the other (running) threads running meanwhile."""
+    from .tracee import _poll_delays
+    for delay in _poll_delays():
+        for other, oth in list(tracee.threads.items()):
+            if other == tid or oth.stopped:
+                continue
+            try:
+                st = pt.waitpid(other, pt.WNOHANG)
+            except pt.PtraceError as e:
+                if e.errno != errno.ECHILD:
+                    raise
+                tracee.threads.pop(other, None)
+                continue
+            if st is not None:
+                tracee.handle_status(st, hold=False)
+        try:
+            st = pt.waitpid(tid, pt.WNOHANG)
+        except pt.PtraceError as e:
+            if e.errno != errno.ECHILD:
+                raise
+            tracee._thread_gone(tid, None)
+            raise TraceeExited(tracee.pid, f"thread {tid} of {tracee.pid} is gone") from None
+        if st is not None:
+            return st
+        if time.monotonic() > deadline:
+            raise InjectorTimeout(f"thread {tid} of process {tracee.pid} did not stop in time")
+        if delay:
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _run_loop(tracee, tid, th, resume, expect_pc, deadline, what, release_at,
+              serve: bool = False) -> pt.Regs:
     while True:
         try:
-            st = tracee._wait(tid, deadline)
+            if serve:
+                st = _wait_serving(tracee, tid, deadline)
+            else:
+                st = tracee._wait(tid, min(deadline, release_at or deadline))
         except InjectorTimeout:
+            if release_at is not None and time.monotonic() < deadline:
+                _release_others(tracee, tid)
+                raise _Released() from None
             _recover(tracee, tid)
             raise RemoteError(f"{what} did not return within the time limit in thread {tid} "
                               f"of process {tracee.pid}; registers restored, but the callee may "
@@ -248,7 +322,8 @@ def remote_call(tracee, func: int, *args: int, tid: int | None = None,
         for name, value in zip(("rdi", "rsi", "rdx", "rcx", "r8", "r9"), args):
             setattr(regs, name, value & _U64)
         pt.setregs(tid, regs)
-        out = _run(tracee, tid, False, ret + 1, deadline, f"call of {func:#x}")
+        out = _run(tracee, tid, False, ret + 1, deadline, f"call of {func:#x}",
+                   release_after=min(1.0, timeout / 4))
     _settle_new_threads(tracee, deadline, before)
     return out.rax
 

@@ -21,11 +21,13 @@ def progs(tmp_path_factory) -> Path:
     """Build the injector testprogs and the test library once per session."""
     need(shutil.which("gcc") is not None, "gcc")
     out = tmp_path_factory.mktemp("injprogs")
-    for name in ("inj_threads", "inj_wait", "inj_blocking", "inj_malloc", "inj_storm"):
+    for name in ("inj_threads", "inj_wait", "inj_blocking", "inj_malloc", "inj_storm",
+                 "inj_dlslow"):
         subprocess.run(["gcc", "-O1", "-g", "-pthread", "-o", str(out / name),
                         str(PROGS / f"{name}.c")], check=True, timeout=120)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(out / "inj_lib.so"),
-                    str(PROGS / "inj_lib.c")], check=True, timeout=120)
+    for lib in ("inj_lib", "inj_slowctor"):
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(out / f"{lib}.so"),
+                        str(PROGS / f"{lib}.c")], check=True, timeout=120)
     out.chmod(0o755)
     return out
 

@@ -5,6 +5,8 @@ import mmap
 import os
 import signal
 
+import time
+
 import pytest
 
 from injector import loader, procfs, remote
@@ -158,6 +160,27 @@ def test_pick_thread_avoids_malloc(progs, target):
     assert seen_inside, "the main thread was never caught inside malloc/free"
     rc, out = t.finish()
     assert rc == 0 and "done" in out
+
+
+def test_dlopen_while_another_thread_is_inside_dlopen(progs, target):
+    """T-30: a thread stopped inside dlopen holds ld.so's load lock; ours must not deadlock.
+
+    The other thread is inside a 3 s library constructor (dlopen holds the lock while
+    constructors run); the injector lets it run out of the loader, then stops it again.
+    """
+    t = target([progs / "inj_dlslow", progs / "inj_slowctor.so"])
+    tr = Tracee.attach(t.pid)
+    try:
+        t0 = time.monotonic()
+        lib = loader.load_library(tr, str(progs / "inj_lib.so"), timeout=8)
+        took = time.monotonic() - t0
+        assert all(th.stopped for th in tr.threads.values())  # stopped again afterwards
+        assert lib.call("inj_answer") == 42
+    finally:
+        tr.detach()
+    assert 0.5 < took < 5, f"{took:.1f} s: the load lock was never released to us"
+    rc, out = t.finish()
+    assert rc == 0 and "opened ok" in out and out.rstrip().endswith("done")
 
 
 def test_signal_arriving_during_remote_work_is_redelivered(progs, target):
