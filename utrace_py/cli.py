@@ -10,39 +10,53 @@ from .diag import UsageError, UtraceError
 USAGE = """\
 Usage: utrace [OPTIONS] FILENAME [ARGUMENTS]
    or: utrace [OPTIONS] -e SCRIPT [ARGUMENTS]
-   or: utrace [OPTIONS] -l PROBE   (not supported yet)
+   or: utrace [OPTIONS] -l PROBE | -L PROBE
+   or: utrace --dump-functions | --dump-probe-types | --dump-probe-aliases
 
 SystemTap for the processes you own: compiles a SystemTap script to C, loads
 it into your own process and runs its probes in-process, without root.
 
 Options:
   -e SCRIPT       run the script given on the command line
-  -c CMD          start CMD and trace it (not supported yet)
-  -x PID          trace the running process PID (not supported yet)
+  -c CMD          start CMD (split like a shell) and trace it and its children
+  -x PID          trace the running process PID (and its threads)
+  -l PROBE        list the probe points PROBE matches (wildcards allowed)
+  -L PROBE        as -l, with each probe's context variables
   -o FILE         write the script's output to FILE
-  -v              more verbose; repeat for more (per-pass timing)
+  -v              more verbose; repeat for more (-v shows each probe site's
+                  patching tier and why)
   -p NUM          stop after pass NUM: 1 parse, 2 elaborate, 3 translate,
                   4 compile, 5 run (default)
   -D NAME[=VAL]   define a C macro for the runtime, e.g. -D MAXACTION=10000
   -I DIR          look for tapsets in DIR too
-  -g              guru mode: allow embedded C in the script
+  -g              guru mode: embedded C, set_user_* and register writes
   -G NAME=VALUE   set the initial value of a global
   -T SECONDS      stop the session after SECONDS
   -w              suppress warnings
   -u              unoptimized translation (accepted)
   --runtime=user|kmod
                   user (default): in-process probes, no root;
-                  kmod: kernel module (not supported yet)
+                  kmod: kernel module for system-wide probes (root)
   --no-global-var-display
                   do not print written-but-unread globals at exit
+  --dump-functions      list the tapset functions (with -v: what each does)
+  --dump-probe-types    list the probe point forms the runtime accepts
+  --dump-probe-aliases  list the probe aliases the tapsets define
   -h, --help      this text
   -V, --version   version
 
 Examples:
   utrace -e 'probe begin { printf("hello\\n"); exit() }'
-  utrace -e 'global n; probe timer.ms(10) { n++ } probe timer.s(1) { exit() }'
-  utrace -p3 script.stp          # show the generated C
-  utrace -D MAXMAPENTRIES=10000 script.stp arg1 arg2
+  utrace -c './app arg' -e 'global n; probe process.function("work") { n++ }'
+  utrace -x 1234 -e 'probe process.library("libc.so.6").function("malloc")
+                      { printf("%d bytes\\n", ulong_arg(1)) }'
+  utrace -c ./app -e 'global t; probe process.function("f").return
+                      { t <<< gettimeofday_ns() - @entry(gettimeofday_ns()) }'
+  utrace -l 'process("/usr/bin/python3.11").mark("*")'
+  utrace -c './app args' examples/callcount.stp
+  utrace -p3 examples/countdown.stp   # show the generated C
+
+More: man utrace, examples/ and docs/ in the source tree.
 """
 
 _WITH_ARG = set("eoDIGTpcxRrBmdlL")
@@ -72,6 +86,8 @@ def parse_args(argv: list[str]):
                 if val not in ("user", "kmod", "dyninst", "kernel"):
                     raise UsageError(f"ERROR: Invalid --runtime mode '{val}' (expected user or kmod)")
                 o.runtime = {"dyninst": "user", "kernel": "kmod"}.get(val, val)
+            elif name in ("dump-functions", "dump-probe-types", "dump-probe-aliases"):
+                o.dump = name
             elif name == "no-global-var-display":
                 o.global_display = False
             elif name in ("ldd", "all-modules", "suppress-time-limits", "color", "colour"):
@@ -120,6 +136,8 @@ def parse_args(argv: list[str]):
                 o.last_pass = 2
             break
         i += 1
+    if o.dump:
+        return o
     if script_e is not None:
         o.script_text = script_e
         o.script_name = "<input>"

@@ -30,6 +30,7 @@ class Options:
     global_display: bool = True
     command: str | None = None
     pid: int | None = None
+    dump: str = ""  # --dump-functions / --dump-probe-types / --dump-probe-aliases
     list_probes: int = 0  # -l (1) or -L (2): the script is "probe POINT {}", listed
 
 
@@ -51,6 +52,8 @@ def _fail_pass(n: int, what: str) -> None:
 
 
 def run(opts: Options) -> int:
+    if opts.dump:
+        return _dump(opts)
     if opts.runtime == "kmod":
         raise UtraceError("ERROR: not supported yet: --runtime=kmod (the kernel-module runtime); "
                           "use --runtime=user")
@@ -156,6 +159,25 @@ def run(opts: Options) -> int:
               for d in program.probes]
     _manifest_store(opts, so, probes, notes)
     return _pass5(opts, so, probes)
+
+
+def _dump(opts: Options) -> int:
+    from . import reference
+    from .lang.preprocess import PPContext
+    from .tapset_loader import TapsetLibrary, search_path_from_env, tapset_dirs
+    if opts.dump == "dump-probe-types":
+        lines = reference.dump_probe_types(opts.runtime)
+        if not lines:
+            raise UtraceError(f"ERROR: not supported yet: --runtime={opts.runtime}")
+    else:
+        pp = PPContext(runtime=opts.runtime, guru_mode=opts.guru)
+        library = TapsetLibrary(tapset_dirs(opts.include + search_path_from_env()), pp)
+        if opts.dump == "dump-functions":
+            lines = reference.dump_functions(library, verbose=opts.verbose > 0)
+        else:
+            lines = reference.dump_probe_aliases(library)
+    sys.stdout.write("".join(f"{x}\n" for x in lines))
+    return 0
 
 
 def _mark_fields(d) -> tuple[int, int]:

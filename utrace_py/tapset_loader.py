@@ -60,6 +60,9 @@ class TapsetLibrary:
             self._parsed[path] = f
         return f
 
+    def text(self, path: Path) -> str:
+        return self._texts.get(path, "")
+
     def function_files(self, name: str) -> list[Path]:
         return self.func_index.get(name, [])
 
