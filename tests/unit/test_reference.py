@@ -105,3 +105,17 @@ def test_help_examples_elaborate(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_man_page_documents_every_option_and_is_installed():
+    import re
+    import tomllib
+    man = (ROOT / "docs" / "utrace.1").read_text()
+    text = run_utrace(["--help"]).stdout
+    opts = set(re.findall(r"^\s+(-[A-Za-z]|--[a-z-]+)", text, re.M))
+    assert {"-c", "-x", "-e", "--dump-functions", "--runtime"} <= opts
+    roff = man.replace("\\-", "-")
+    for o in opts:
+        assert re.search(rf"\.(?:B|BI|BR)\s+{re.escape(o)}\b", roff), f"{o} not in the man page"
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "docs/utrace.1" in data["tool"]["setuptools"]["data-files"]["share/man/man1"]
