@@ -144,26 +144,34 @@ static int _utr_ring_trylock(int32_t *w, int32_t me)
 /* Whether task tid is gone (a zombie counts as gone: it runs no more code). */
 static int _utr_task_dead(int32_t tid)
 {
+    /* Raw syscalls: this runs in a traced thread's first probe hit, before it has a
+     * context, where a probed open/read/close would recurse into the claim (T-14). */
     char path[40], buf[512], *p;
-    int fd, saved = errno, dead = 0;
-    long n;
-    if (syscall(SYS_tkill, tid, 0) != 0) {
-        dead = errno == ESRCH;
-        errno = saved;
-        return dead;
+    int dead = 0;
+    long fd, n;
+    if (_utr_raw_syscall(SYS_tkill, tid, 0, 0, 0, 0, 0) == -ESRCH)
+        return 1;
+    {
+        char digits[12];
+        int nd = 0, k = 0;
+        uint32_t v = (uint32_t)tid;
+        do digits[nd++] = (char)('0' + v % 10); while ((v /= 10) && nd < 11);
+        memcpy(path, "/proc/", 6);
+        k = 6;
+        while (nd)
+            path[k++] = digits[--nd];
+        memcpy(path + k, "/stat", 6);
     }
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = _utr_raw_syscall(SYS_open, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0, 0);
     if (fd >= 0) {
-        n = read(fd, buf, sizeof buf - 1);
-        close(fd);
+        n = _utr_raw_syscall(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
+        _utr_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
         if (n > 0) {
             buf[n] = 0;
             p = strrchr(buf, ')');
             dead = p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
         }
     }
-    errno = saved;
     return dead;
 }
 

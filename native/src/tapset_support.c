@@ -3,11 +3,13 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "utrace_rt.h"
+#include "rt_internal.h"
 
 /* Identity of the process a tracer-run probe speaks for (see utr_set_identity). */
 static struct {
@@ -35,27 +37,27 @@ void utr_clear_identity(void)
 
 int64_t utr_gettid(void)
 {
-    return ident.set ? ident.tid : (int64_t)syscall(SYS_gettid);
+    return ident.set ? ident.tid : _utr_raw_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
 }
 
 int64_t utr_pid(void)
 {
-    return ident.set ? ident.pid : (int64_t)getpid();
+    return ident.set ? ident.pid : _utr_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
 }
 
 int64_t utr_ppid(void)
 {
-    return ident.set ? ident.ppid : (int64_t)getppid();
+    return ident.set ? ident.ppid : _utr_raw_syscall(SYS_getppid, 0, 0, 0, 0, 0, 0);
 }
 
 int64_t utr_uid(void)
 {
-    return ident.set ? ident.uid : (int64_t)getuid();
+    return ident.set ? ident.uid : _utr_raw_syscall(SYS_getuid, 0, 0, 0, 0, 0, 0);
 }
 
 int64_t utr_euid(void)
 {
-    return ident.set ? ident.euid : (int64_t)geteuid();
+    return ident.set ? ident.euid : _utr_raw_syscall(SYS_geteuid, 0, 0, 0, 0, 0, 0);
 }
 
 int64_t utr_cpu(void)
@@ -76,23 +78,20 @@ int64_t utr_target_pid(void)
     return target_pid;
 }
 
-/* The kernel's comm of this process: what stap's execname() reports. */
+/* The kernel's comm of the current thread, as stap's execname() (current->comm).
+ * Handlers in a traced process must not call into libc functions a script may
+ * probe (fopen -> open/malloc would re-enter the probe, T-14), hence the raw
+ * prctl. */
 void utr_execname(char *dst)
 {
+    char comm[17] = {0};
     if (ident.set) {
         utr_strcpy(dst, ident.comm);
         return;
     }
-    FILE *f = fopen("/proc/self/comm", "re");
-    dst[0] = 0;
-    if (!f)
-        return;
-    if (fgets(dst, MAXSTRINGLEN, f)) {
-        size_t n = strlen(dst);
-        if (n && dst[n - 1] == '\n')
-            dst[n - 1] = 0;
-    }
-    fclose(f);
+    if (_utr_raw_syscall(SYS_prctl, PR_GET_NAME, (long)comm, 0, 0, 0, 0) != 0)
+        comm[0] = 0;
+    utr_strcpy(dst, comm);
 }
 
 void utr_str_replace(char *dst, const char *s, const char *from, const char *to)
