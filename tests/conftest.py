@@ -10,6 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# utrace runs as users run it: a developer's PYTHONUNBUFFERED would hide output held
+# back in a pipe's buffer (CI's clean environment has none).
+os.environ.pop("PYTHONUNBUFFERED", None)
 
 
 def need(cond: bool, what: str) -> None:

@@ -143,6 +143,25 @@ def test_sigint_with_x_ends_the_session_and_keeps_the_process(progs):
         t.kill()
 
 
+def test_verbose_lines_reach_a_pipe_while_the_session_runs(progs):
+    """-v and warnings are written through at once: a reader of stderr sees them live."""
+    t = Target([progs / "att_waiter"])
+    try:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        p = subprocess.Popen([sys.executable, "-m", "utrace_py", "-v", "-x", str(t.pid), "-e",
+                              'probe process.library("libc.so.6").function("fgets") { }'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+        try:
+            seen = [read_line(p.stderr, timeout=60) for _ in range(6)]
+            assert any(f"attached to process {t.pid}" in ln for ln in seen), seen
+            assert p.poll() is None  # still running: the line came through live
+        finally:
+            p.send_signal(signal.SIGINT)
+            p.communicate(timeout=30)
+    finally:
+        t.kill()
+
+
 def run_cycles(target_exe: Path, cycles: int) -> None:
     """Repeated -x sessions on a busy 16-thread target: each runs a probe inside it and
     leaves it untraced, unpatched and running; at the end it finishes normally."""

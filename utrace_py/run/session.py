@@ -83,6 +83,22 @@ class ProbeInfo:
                 and (self.target_pid is None or self.target_pid == ident.pid))
 
 
+class _Unbuffered:
+    """stderr's bytes, written through at once: a pipe's block buffering would hold -v and
+    warning lines back until exit, and a reader waiting for them would wait for ever."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+
+    def write(self, data: bytes) -> int:
+        n = self.raw.write(data)
+        self.raw.flush()
+        return n
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
 class SiteTable:
     """The shared region's table of patched sites, written from the tracer."""
 
@@ -120,7 +136,7 @@ class Session:
         self.lib = self.f.dlopen(str(so_path))
         self.probes = probes
         self.out = out
-        self.err = sys.stderr.buffer
+        self.err = _Unbuffered(sys.stderr.buffer)
         self.timeout = timeout
         self.verbose = verbose
         self.interrupted = False
