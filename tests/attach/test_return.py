@@ -61,6 +61,17 @@ def test_return_value_and_pp(progs, prog):
     assert out[1] == f'process("{exe}").function("tail_a").return'
 
 
+def test_entry_point_return_is_refused_and_argc_kept(progs):
+    """_start is jumped to with argc at [rsp]: taking it as a return address would
+    hand the program a trampoline address as argc (every function("*").return did)."""
+    exe = progs / "shapes"
+    for _ in range(5):  # the corrupted argc depended on where the trampoline landed
+        counts, err = _run(exe, "tail 7", _script(["*"]), "-v")
+        assert counts["main"] == (1, 1) and counts["tail_a"] == (7, 7)
+        assert counts["_start"] == (1, 0)  # the entry probe still works
+        assert "site _start at 0x" in err and ": refused (entered by a jump, never called" in err
+
+
 def test_tail_call_exits_are_reported_callee_first(progs):
     # At -O2 tail_a ends in "jmp tail_b": one stack slot, two hijacks chained.
     objdump = subprocess.run(["objdump", "-d", str(progs / "shapes")], capture_output=True,

@@ -1,6 +1,7 @@
 """Arm process.function probes in a stopped target: choose sites, place trampolines, patch."""
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -49,6 +50,25 @@ class ArmReport:
                    + (f"{ptr} on the ptrace tier, " if ptr else "")
                    + f"{len(self.sites) - jump - trap - ptr} refused")
         return out
+
+
+# Code reached by a jump, not a call: at its first byte [rsp] is no return address
+# (at the ELF entry point it is argc; at the signal return trampoline, the frame).
+_NOT_CALLED = frozenset({"_start", "__restore_rt"})
+
+
+def _never_called(path: str, fn) -> bool:
+    return fn.name in _NOT_CALLED or fn.address == _entry_point(path) != 0
+
+
+@functools.lru_cache(maxsize=64)
+def _entry_point(path: str) -> int:
+    from ..binfo.elf import ElfError, ElfFile
+    try:
+        with ElfFile(path) as elf:
+            return elf.entry
+    except (ElfError, OSError):
+        return 0
 
 
 def _cpu_flags() -> frozenset[str]:
@@ -175,6 +195,11 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None,
                                      "binary (.gopclntab): goroutine stacks move"))
             continue
         for fn in found:
+            if p.ret and _never_called(mod.readable_path, fn):
+                report.sites.append(Site(p.index, fn.name, mod.base + fn.address, "refused",
+                                         "entered by a jump, never called: no return address "
+                                         "to take (the entry probe works)"))
+                continue
             addr, size, note = mod.base + fn.address, fn.size, ""
             if fn.ifunc:
                 addr, size, note = _resolve_ifunc(tr, mod, fn)
