@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, need
 from tests.injector.conftest import read_line
 
@@ -34,43 +36,67 @@ def _durations(log: Path, offset: int) -> list[float]:
     return [float(x) for x in re.findall(r"duration: ([0-9.]+) ms", text)]
 
 
-def test_query_latency_from_markers_matches_the_servers_own_log(tmp_path):
+class Server:
+    """A PostgreSQL server of our own in a temp dir: unix socket only, every statement logged."""
+
+    def __init__(self, tmp: Path) -> None:
+        data, self.log = tmp / "data", tmp / "server.log"
+        subprocess.run([BIN / "initdb", "-D", data, "-A", "trust", "-U", "pg"], check=True,
+                       capture_output=True, timeout=120)
+        port = str(50000 + os.getpid() % 10000)
+        self.proc = subprocess.Popen([BIN / "postgres", "-D", data, "-k", tmp, "-p", port,
+                                      "-c", "listen_addresses=",
+                                      "-c", "log_min_duration_statement=0"],
+                                     stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        self.conn = ["-h", str(tmp), "-p", port, "-U", "pg"]
+        for _ in range(100):
+            if subprocess.run([BIN / "pg_isready", *self.conn],
+                              capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        subprocess.run([BIN / "pgbench", *self.conn, "-i", "-q", "postgres"], check=True,
+                       capture_output=True, timeout=120)
+
+    def psql(self, sql: str) -> str:
+        return subprocess.run([BIN / "psql", *self.conn, "-d", "postgres", "-Atc", sql],
+                              capture_output=True, text=True, timeout=60).stdout.strip()
+
+    def pgbench(self, clients: int, transactions: int) -> None:
+        subprocess.run([BIN / "pgbench", *self.conn, "-n", "-c", str(clients), "-t",
+                        str(transactions), "postgres"], check=True, capture_output=True,
+                       timeout=300)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    need((BIN / "postgres").exists(), "Debian's postgresql (postgresql-15)")
+    need(os.geteuid() != 0, "a normal user (PostgreSQL refuses to run as root)")
+    s = Server(tmp_path_factory.mktemp("pg"))
+    yield s
+    s.proc.terminate()
+    s.proc.wait(timeout=60)
+
+
+def _tracer(server: Server, args: list[str]) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "utrace_py", "-x", str(server.proc.pid),
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=ROOT)
+
+
+def test_query_latency_from_markers_matches_the_servers_own_log(server):
     # The classic SystemTap example on a real server: per-query latency from
     # query__start/query__done while psql and pgbench send queries.  Every query the
     # server logged (log_min_duration_statement=0) is counted, and the latencies agree.
-    need((BIN / "postgres").exists(), "Debian's postgresql (postgresql-15)")
-    need(os.geteuid() != 0, "a normal user (PostgreSQL refuses to run as root)")
-    data, log = tmp_path / "data", tmp_path / "server.log"
-    subprocess.run([BIN / "initdb", "-D", data, "-A", "trust", "-U", "pg"], check=True,
-                   capture_output=True, timeout=120)
-    port = str(50000 + os.getpid() % 10000)
-    server = subprocess.Popen([BIN / "postgres", "-D", data, "-k", tmp_path, "-p", port,
-                               "-c", "listen_addresses=", "-c", "log_min_duration_statement=0"],
-                              stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    conn = ["-h", str(tmp_path), "-p", port, "-U", "pg"]
-    tracer = None
+    tracer = _tracer(server, ["-e", SCRIPT % {"pg": BIN / "postgres"}])
     try:
-        for _ in range(100):
-            if subprocess.run([BIN / "pg_isready", *conn], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
-        subprocess.run([BIN / "pgbench", *conn, "-i", "-q", "postgres"], check=True,
-                       capture_output=True, timeout=120)
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        tracer = subprocess.Popen(
-            [sys.executable, "-m", "utrace_py", "-x", str(server.pid), "-e",
-             SCRIPT % {"pg": BIN / "postgres"}],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
         assert read_line(tracer.stdout, timeout=60) == "in\n"
-        offset = log.stat().st_size
+        offset = server.log.stat().st_size
         for i in range(5):
-            out = subprocess.run([BIN / "psql", *conn, "-d", "postgres", "-Atc", f"select {i}+1"],
-                                 capture_output=True, text=True, timeout=60)
-            assert out.stdout.strip() == str(i + 1)
-        subprocess.run([BIN / "pgbench", *conn, "-n", "-c", "2", "-t", "20", "postgres"],
-                       check=True, capture_output=True, timeout=300)
+            assert server.psql(f"select {i}+1") == str(i + 1)
+        server.pgbench(2, 20)
         time.sleep(0.3)  # the server logs a statement as it finishes
-        theirs = _durations(log, offset)
+        theirs = _durations(server.log, offset)
         tracer.send_signal(signal.SIGINT)
         out, err = tracer.communicate(timeout=60)
         assert tracer.returncode == 0, err
@@ -86,12 +112,37 @@ def test_query_latency_from_markers_matches_the_servers_own_log(tmp_path):
         assert re.findall(rb"text (.*)", out) == [f"select {i}+1".encode() for i in range(5)]
         commits = int(re.search(rb"commits (\d+)", out).group(1))
         assert 5 + 40 <= commits <= n
-        assert server.poll() is None  # the server runs on, untraced
-        probe = subprocess.run([BIN / "psql", *conn, "-d", "postgres", "-Atc", "select 7"],
-                               capture_output=True, text=True, timeout=60)
-        assert probe.stdout.strip() == "7"
+        assert server.proc.poll() is None  # the server runs on, untraced
+        assert server.psql("select 7") == "7"
     finally:
-        if tracer is not None and tracer.poll() is None:
+        if tracer.poll() is None:
             tracer.kill()
-        server.terminate()
-        server.wait(timeout=60)
+
+
+def test_example_pgquery(server):
+    """examples/pgquery.stp on the same server: its counts are the server's own."""
+    tracer = _tracer(server, ["-v", str(ROOT / "examples" / "pgquery.stp")])
+    try:
+        deadline = time.monotonic() + 60
+        while "probe sites:" not in read_line(tracer.stderr, timeout=60):
+            assert time.monotonic() < deadline
+        offset = server.log.stat().st_size
+        for _ in range(3):
+            assert server.psql("select pg_sleep(0.02)") == ""
+        assert server.psql("select 41+1") == "42"
+        time.sleep(0.3)
+        theirs = _durations(server.log, offset)
+        tracer.send_signal(signal.SIGINT)
+        out, err = tracer.communicate(timeout=60)
+        assert tracer.returncode == 0, err
+        text = out.decode()
+        m = re.search(r"^(\d+) queries, avg (\d+) us, max (\d+) us$", text, re.M)
+        assert m, text
+        assert int(m.group(1)) == len(theirs) == 4
+        assert int(m.group(3)) >= 20000  # pg_sleep(0.02)
+        rows = dict(reversed(m.groups()) for m in
+                    re.finditer(r"^ *(\d+) +\d+ +\d+  (.*)$", text, re.M))
+        assert rows == {"select pg_sleep(0.02)": "3", "select 41+1": "1"}
+    finally:
+        if tracer.poll() is None:
+            tracer.kill()
