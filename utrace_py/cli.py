@@ -39,6 +39,9 @@ Options:
                   kmod: kernel module for system-wide probes (root)
   --no-global-var-display
                   do not print written-but-unread globals at exit
+  --force         -x: trace a process under a seccomp filter (an injected
+                  syscall it refuses fails the load cleanly) or, as root, a
+                  non-dumpable one
   --dump-functions      list the tapset functions (with -v: what each does)
   --dump-probe-types    list the probe point forms the runtime accepts
   --dump-probe-aliases  list the probe aliases the tapsets define
@@ -86,6 +89,8 @@ def parse_args(argv: list[str]):
                 if val not in ("user", "kmod", "dyninst", "kernel"):
                     raise UsageError(f"ERROR: Invalid --runtime mode '{val}' (expected user or kmod)")
                 o.runtime = {"dyninst": "user", "kernel": "kmod"}.get(val, val)
+            elif name == "force":
+                o.force = True
             elif name in ("dump-functions", "dump-probe-types", "dump-probe-aliases"):
                 o.dump = name
             elif name == "no-global-var-display":

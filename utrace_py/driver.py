@@ -30,6 +30,7 @@ class Options:
     global_display: bool = True
     command: str | None = None
     pid: int | None = None
+    force: bool = False  # --force: attach despite a seccomp filter; as root, non-dumpable
     dump: str = ""  # --dump-functions / --dump-probe-types / --dump-probe-aliases
     list_probes: int = 0  # -l (1) or -L (2): the script is "probe POINT {}", listed
 
@@ -212,7 +213,7 @@ def _pass5(opts: Options, so: Path, probes: list) -> int:
         raise UtraceError("ERROR: process probes need a process to trace: give -c CMD or -x PID "
                           "(system-wide process probes are the kernel runtime's)")
     sess = Session(so, probes, out, opts.args, opts.timeout, opts.verbose,
-                   command=opts.command, pid=opts.pid)
+                   command=opts.command, pid=opts.pid, force=opts.force)
     try:
         rc = sess.run()
     finally:

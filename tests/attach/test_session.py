@@ -93,6 +93,24 @@ def test_x_refusals_are_clear():
     assert "999999999" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_seccomp_target_needs_force(tmp_path):
+    """The refusal names --force, and --force really is an option that attaches."""
+    exe = tmp_path / "inj_wait"
+    subprocess.run(["gcc", "-O1", "-o", str(exe), str(PROGS / "inj_wait.c")], check=True,
+                   timeout=120)
+    t = Target([exe, "seccomp"])
+    try:
+        script = 'probe process.begin { println("in") } probe timer.ms(50) { exit() }'
+        r = run_utrace(["-x", str(t.pid), "-e", script])
+        assert r.returncode == 1 and "seccomp filter" in r.stderr and "--force" in r.stderr
+        r = run_utrace(["--force", "-x", str(t.pid), "-e", script])
+        assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr
+        rc, out = t.finish()
+        assert rc == 0 and out.endswith("done\n")
+    finally:
+        t.kill()
+
+
 def test_process_probes_need_a_target():
     r = run_utrace(["-e", "probe process.begin { }"])
     assert r.returncode == 1

@@ -126,8 +126,10 @@ class SiteTable:
 class Session:
     def __init__(self, so_path: Path, probes: list[ProbeInfo], out: BinaryIO,
                  script_args: list[str], timeout: float | None, verbose: int = 0,
-                 command: str | None = None, pid: int | None = None) -> None:
+                 command: str | None = None, pid: int | None = None,
+                 force: bool = False) -> None:
         self.so_path = so_path
+        self.force = force
         self.command, self.target_pid = command, pid
         self.target = None
         self.follower = None  # the followed process tree (run/follow.py)
@@ -241,7 +243,7 @@ class Session:
             if self.command is not None:
                 t.spawn(self.command)
             else:
-                t.attach(self.target_pid)
+                t.attach(self.target_pid, force=self.force)
             if self.verbose:
                 self.err.write(f"Pass 5: {'started' if self.command else 'attached to'} process "
                                f"{t.pid} ({t.threads} threads) and loaded the handlers in "

@@ -68,6 +68,7 @@ class TargetProcess:
         self._region_addr = 0
         self._lib_handle = 0
         self.threads = 0
+        self.force = False  # --force: trace despite a seccomp filter or non-dumpability (root)
         self.report = None
         self._tracee = None
         self._lib = None
@@ -93,7 +94,7 @@ class TargetProcess:
             raise
         self._tracee = tr
 
-    def attach(self, pid: int) -> None:
+    def attach(self, pid: int, force: bool = False) -> None:
         from injector.errors import InjectorError
         from injector.tracee import Tracee
         # Before any remote call: one returns through an int3, and the kernel
@@ -101,9 +102,10 @@ class TargetProcess:
         from .functions import sigtrap_blocked
         self.sigtrap_note = sigtrap_blocked(pid)
         try:
-            tr = Tracee.attach(pid)
+            tr = Tracee.attach(pid, force=force)
         except (InjectorError, OSError) as e:
             raise TargetError(f"ERROR: cannot trace process {pid}: {e}") from None
+        self.force = force
         self.pid = pid
         try:
             self._inject(tr)
@@ -259,7 +261,7 @@ class TargetProcess:
         own = tr is None
         if own:
             try:
-                tr = Tracee.attach(self.pid)
+                tr = Tracee.attach(self.pid, force=self.force)
             except (InjectorError, OSError):
                 return  # gone or no longer ours: nothing of ours can be reached
         try:
