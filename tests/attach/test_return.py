@@ -372,3 +372,46 @@ def test_return_probes_refused_in_go_binaries(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1] == "10 0"
     assert "not supported yet: return probes in a Go binary (.gopclntab)" in r.stderr
+
+
+RV_SRC = """#include <stdio.h>
+__attribute__((noinline)) long f(long x) { __asm__ volatile("" : "+r"(x)); return x - 5; }
+int main(void) { long s = 0; for (int i = 0; i < 3; i++) s += f(i * 2 + 1); printf("s %ld\\n", s); return 0; }
+"""
+
+
+def _rv(tmp_path: Path) -> Path:
+    exe = tmp_path / "rv"
+    subprocess.run(["gcc", "-O2", "-o", str(exe), "-x", "c", "-"], input=RV_SRC.encode(),
+                   check=True, timeout=120)
+    return exe
+
+
+def test_returnval_and_errno_tapset(tmp_path):
+    exe = _rv(tmp_path)
+    r = run_utrace(["-c", str(exe), "-e",
+                    'probe process.function("f").return { printf("%d|%s|%s\\n", returnval(), '
+                    'returnstr(1), returnstr(2)) } probe end { printf("%s|%s|%s\\n", '
+                    'return_str(3, 8), errno_str(2), errno_str(9999)) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["s -6", "-4|-4 (EINTR)|-4 (EINTR)",
+                                     "-2|-2 (ENOENT)|-2 (ENOENT)", "0|0|0x0", "010|ENOENT|E9999"]
+
+
+def test_a_crashed_target_is_reported(tmp_path):
+    """Whatever kills a traced process by a fatal signal is said, with where it happened
+    (here a guru handler that writes through a null pointer, in the handler object)."""
+    exe = _rv(tmp_path)
+    r = run_utrace(["-g", "-c", str(exe), "-e",
+                    'function boom() %{ *(volatile int *)0 = 1; %} '
+                    'probe process.function("f") { boom() }'])
+    assert "s -6" not in r.stdout
+    assert re.search(r"WARNING: process \d+ \(rv\) was killed by SIGSEGV at pc 0x[0-9a-f]+ in "
+                     r"\S*/utrace_[0-9a-f]+\.so", r.stderr), r.stderr
+
+
+def test_embedded_c_calling_an_undeclared_function_fails_to_build():
+    r = run_utrace(["-g", "-p4", "-e", 'function f:long () %{ STAP_RETURN((long)no_such_fn()); %} '
+                    'probe begin { println(f()) }'])
+    assert r.returncode == 1
+    assert "no_such_fn" in r.stderr and "Traceback" not in r.stderr

@@ -19,8 +19,11 @@ LDFLAGS = ["-shared", "-Wl,--no-undefined", "-lpthread"]
 RECIPE = "2"
 RUNTIME_WARN = ["-Wall", "-Wextra", "-Werror"]
 # Generated code is checked for what would be a bug; embedded C from tapsets is the author's.
+# An undeclared function in embedded C would be called as returning int, truncating a
+# pointer result: a crash in the target, so it is an error here.
 SCRIPT_WARN = ["-Wall", "-Wno-unused-label", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
-               "-Wno-unused-function"]
+               "-Wno-unused-function", "-Werror=implicit-function-declaration",
+               "-Werror=int-conversion"]
 
 
 class BuildError(UtraceError):

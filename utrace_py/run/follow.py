@@ -112,10 +112,35 @@ class Proc:
     tp: TargetProcess | None        # the handlers in this image; None: not loaded here
     vm_parent: "Proc | None" = None  # vfork/posix_spawn child: in its parent's memory
     root: bool = False
+    fault: str = ""  # the last fatal-looking signal it received, said if it dies of it
 
     @property
     def pid(self) -> int:
         return self.tracee.pid
+
+
+_CRASHES = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT,
+            signal.SIGSYS}
+
+
+def _describe_fault(pid: int, tid: int, sig: int) -> str:
+    """"SIGSEGV at pc 0x... in /path" for a thread stopped with a fatal signal."""
+    try:
+        pc = pt.getregs(tid).rip
+    except pt.PtraceError:
+        return signal.Signals(sig).name
+    where = "unmapped memory"
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split(maxsplit=5)
+                lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                if lo <= pc < hi:
+                    where = fields[5].strip() if len(fields) > 5 else "an anonymous mapping"
+                    break
+    except (OSError, ValueError, IndexError):
+        where = "?"
+    return f"{signal.Signals(sig).name} at pc {pc:#x} in {where}"
 
 
 @dataclass
@@ -262,6 +287,8 @@ class Follower:
             if st.stop_signal == signal.SIGTRAP and self._dl_event(proc, tid):
                 pt.cont(tid, 0)  # our int3: never delivered
             else:
+                if st.stop_signal in _CRASHES:
+                    proc.fault = _describe_fault(proc.pid, tid, st.stop_signal)
                 pt.cont(tid, st.stop_signal)
             th.stopped = False
         else:
@@ -387,6 +414,11 @@ class Follower:
         self.procs.pop(proc.pid, None)
         self.vfork_waiting.pop(proc.pid, None)
         self._run_here("process.end", proc.ident, proc.pid)
+        if st.signaled and st.term_signal in _CRASHES:
+            # A crash must never pass unnoticed: the handlers run in this process.
+            where = proc.fault or f"signal {st.term_signal}"
+            self.s.err.write(f"WARNING: process {proc.pid} ({proc.ident.comm}) was killed by "
+                             f"{where}\n".encode())
         if proc.root:
             self.root_status = st
 
