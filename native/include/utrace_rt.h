@@ -55,7 +55,8 @@
 #define UTR_RING_SIZE (4u << 20) /* bytes of output ring */
 #endif
 #ifndef UTR_MAX_SITES
-#define UTR_MAX_SITES 4096 /* probe sites whose pp() the tracer records (site 0: none) */
+#define UTR_MAX_SITES 16384 /* probe sites whose pp() the tracer records (site 0: none):
+                            a function("*").call+.return on libc takes ~6000 */
 #endif
 #define UTR_SITE_PPLEN 256
 #define UTR_SITE_PROBES 13 /* probes one site runs */
@@ -187,6 +188,8 @@ int utr_site_set_hook(int32_t site, int32_t hook);
  * return probe never ran because longjmp or an exception unwound them. */
 int64_t utr_ret_overflow_count(void);
 int64_t utr_ret_unwound_count(void);
+/* Hits of probed functions called from utrace's own code in that thread: no probe ran. */
+int64_t utr_reentrant_count(void);
 /* target(): the pid given with -x or started with -c. */
 void utr_set_target_pid(int64_t pid);
 /* Following forks (ctx.c): claim the context slot of thread tid of process pid
@@ -226,8 +229,9 @@ typedef struct utr_region_hdr {
     int64_t skipped_count;
     int64_t dropped_count;   /* records lost on a full ring */
     /* ---- fields below are runtime-private (not part of the cffi ABI) ---- */
-    int64_t reentrant_count; /* hits refused because the thread's context was busy
-                                (also counted in skipped_count, as SystemTap does) */
+    int64_t reentrant_count; /* hits of probed functions called from utrace's own code
+                                in that thread (errno, memcpy, a handler's malloc):
+                                ignored, and not the program's events, so not skipped */
     uint64_t ctx_pool_off;   /* array of UTR_NCTX context slots */
     int32_t ctx_pool_n;
     int32_t ring_lock;       /* spinlock serialising ring producers */
@@ -298,8 +302,6 @@ void utr_emit_err(const char *s, uint32_t n);
 
 /* abort(): like exit() but end probes must not run (sets exit_requested = 2). */
 void utr_request_abort(void);
-/* Hits refused because the thread's context was busy (they are also skipped). */
-int64_t utr_reentrant_count(void);
 /* The message of the last fault-safe memory read that failed in this thread
  * (%m/%M of printf/sprintf): "read fault [man error::fault] at 0x...", or NULL.
  * utr_printf/utr_sprintf also record it as the error of the running hit.

@@ -191,6 +191,7 @@ utr_ctx *utr_ctx_enter(int32_t probe_index, const char *pp, int32_t allowed_stat
         return NULL;
     }
     c->busy = 1;
+    _utr_in_runtime++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     c->last_error = NULL;
     c->last_stmt = NULL;
@@ -269,6 +270,7 @@ void utr_ctx_exit(utr_ctx *c)
     c->probe_point = NULL;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     c->busy = 0;
+    _utr_in_runtime--;
 }
 
 void utr_error_str(utr_ctx *c, const char *msg, const char *stmt)

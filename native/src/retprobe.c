@@ -208,11 +208,13 @@ static void _utr_lost(uint64_t slot)
 
 void utr_return_hit(uint64_t unused, struct utrace_regs *regs)
 {
-    int saved = errno;
+    int saved, nested = _utr_in_runtime;
     _utr_shadow *s = _utr_tls_shadow;
     uint64_t cur = regs->rsp;
     int32_t i, ret_site;
     (void)unused;
+    _utr_in_runtime++;  /* before errno: its __errno_location may be probed */
+    saved = errno;
     if (!s)
         _utr_lost(cur);
     for (i = (int32_t)s->depth - 1; i >= 0; i--)
@@ -226,9 +228,14 @@ void utr_return_hit(uint64_t unused, struct utrace_regs *regs)
     _utr_remove(s, (uint32_t)i, cur);
     /* The return trampoline reports the function's address as the site's rip. */
     regs->rip = 0;
-    if (utr_base && utr_state() == UTR_ST_RUNNING)
-        _utr_run_site(ret_site, regs);
+    if (utr_base && utr_state() == UTR_ST_RUNNING) {
+        if (nested)  /* the real address is back; the probe itself would nest */
+            _utr_count_nested();
+        else
+            _utr_run_site(ret_site, regs);
+    }
     errno = saved;
+    _utr_in_runtime--;
 }
 
 /* The unwinder finds a frame's caller through its return address: one that points

@@ -143,6 +143,15 @@ void _utr_run_site(int32_t site, struct utrace_regs *regs);
 /* Registers of that site (sites.c); NULL outside a site's handler. */
 extern __thread const struct utrace_regs *_utr_site_regs __attribute__((tls_model("initial-exec")));
 
+/* Depth of utrace code running in this thread (a site's dispatch, a handler).  A
+ * probed function called from inside it -- errno's __errno_location, memcpy, malloc
+ * under a handler -- must not run probes again: that recursed without end under
+ * process.library("libc.so.6").function("*") (T-14).  initial-exec TLS: reading it
+ * calls nothing. */
+extern __thread int32_t _utr_in_runtime __attribute__((tls_model("initial-exec")));
+/* Count a hit ignored for that reason (sites.c). */
+void _utr_count_nested(void);
+
 /* This thread's tid, cached in TLS (reset in forked children with the context; ctx.c). */
 int32_t _utr_self_tid(void);
 

@@ -6,6 +6,13 @@
 #include "rt_internal.h"
 
 __thread const struct utrace_regs *_utr_site_regs __attribute__((tls_model("initial-exec")));
+__thread int32_t _utr_in_runtime __attribute__((tls_model("initial-exec")));
+
+void _utr_count_nested(void)
+{
+    if (utr_base)
+        __atomic_add_fetch(&UTR_HDR->reentrant_count, 1, __ATOMIC_RELAXED);
+}
 
 const struct utrace_regs *utr_uregs(void)
 {
@@ -82,8 +89,15 @@ void _utr_run_site(int32_t site, struct utrace_regs *regs)
  * so it is this function's to keep: a probe must not change it. */
 void utr_site_hit(uint64_t site, struct utrace_regs *regs)
 {
-    int saved = errno;
-    const utr_site_desc *d = _utr_desc((int32_t)site);
+    int saved;
+    const utr_site_desc *d;
+    if (UTR_UNLIKELY(_utr_in_runtime)) {  /* called from our own code: no probes, no hijack */
+        _utr_count_nested();
+        return;
+    }
+    _utr_in_runtime++;
+    saved = errno;
+    d = _utr_desc((int32_t)site);
     if (d) {
         _utr_run_site((int32_t)site, regs);
         if (UTR_UNLIKELY(d->hook)) {
@@ -96,4 +110,5 @@ void utr_site_hit(uint64_t site, struct utrace_regs *regs)
             _utr_hijack(d->ret_site, regs);
     }
     errno = saved;
+    _utr_in_runtime--;
 }

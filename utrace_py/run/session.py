@@ -371,6 +371,10 @@ class Session:
         if unwound and self.verbose:
             self.err.write(f"Pass 5: {unwound} return probes did not run: their frames were "
                            "unwound by longjmp or an exception.\n".encode())
+        nested = int(lib.utr_reentrant_count())
+        if nested and self.verbose:
+            self.err.write(f"Pass 5: {nested} hits of probed functions called by utrace's own "
+                           "code (a handler, errno, memcpy) ran no probe.\n".encode())
         errors, skipped = int(lib.utr_error_count()), int(lib.utr_skipped_count())
         if errors or skipped:
             self.err.write(f"WARNING: Number of errors: {errors}, skipped probes: {skipped}\n".encode())
