@@ -70,14 +70,22 @@ class Library:
         self.handle = handle
         self.path = path
         self.tid = tid
+        self._syms: dict[str, int] = {}
 
     def sym(self, name: str) -> int:
-        """dlsym(handle, name) in the target; LoadError with dlerror() text when missing."""
+        """dlsym(handle, name) in the target; LoadError with dlerror() text when missing.
+
+        Remembered: a remote dlsym runs the C library's code, which may by then
+        carry probe sites of the script's own (function("*") on libc)."""
+        addr = self._syms.get(name)
+        if addr is not None:
+            return addr
         addr = self.tracee.call(self.api.dlsym, self.handle,
                                 _check_path(self.tracee, name.encode()), tid=self.tid)
         if addr == 0:
             raise LoadError(f"dlsym({name}) in {self.path} failed in process "
                             f"{self.tracee.pid}: {dlerror(self.tracee, self.api, self.tid)}")
+        self._syms[name] = addr
         return addr
 
     def call(self, name: str, *args: int, timeout: float = 10.0) -> int:

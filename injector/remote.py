@@ -127,7 +127,14 @@ def _describe_fault(tid: int, st: pt.WaitStatus) -> str:
     name = signal.Signals(signo).name
     if signo == signal.SIGSYS:
         return f"{name} at pc {rip:#x}: a seccomp filter trapped the syscall"
-    return f"{name} (code {code}) at pc {rip:#x}, address {addr:#x}"
+    where = ""
+    try:
+        m = procfs.find_mapping(procfs.read_maps(tid), rip)
+        if m is not None:
+            where = f" ({m.path or 'anonymous ' + m.perms}+{rip - m.start + m.offset:#x})"
+    except OSError:
+        pass
+    return f"{name} (code {code}) at pc {rip:#x}{where}, address {addr:#x}"
 
 
 def _run(tracee, tid: int, step: bool, expect_pc: int, deadline: float, what: str,
@@ -231,6 +238,9 @@ def _run_loop(tracee, tid, th, resume, expect_pc, deadline, what, release_at,
                 if regs.rip == expect_pc:
                     th.stopped = True
                     return regs
+                if regs.rip - 1 in tracee.served_traps:
+                    resume(tid, signal.SIGTRAP)  # a trap-tier probe site: the target's
+                    continue                     # handler runs it and steps past it
             info = pt.getsiginfo(tid)
             if sig in _FAULTS and pt.siginfo_fields(info)[2] > 0:  # kernel-generated: a fault
                 th.stopped = True

@@ -82,6 +82,9 @@ class Tracee:
         self.exit_status: pt.WaitStatus | None = None
         self.spawned = False
         self.scratch: int | None = None  # set by injector.remote
+        # int3s the tracer placed whose SIGTRAP the program's own (injected) handler
+        # serves: a remote call that runs into one passes the signal on.
+        self.served_traps: set[int] = set()
         self._mem_fd: int | None = None
         self._syscall_insn: int | None = None
 

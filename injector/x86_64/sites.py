@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from capstone import x86_const as X
 
-from .decoder import Insn, decode_all
+from .decoder import Insn, branch_targets, decode_all
 from .relocator import Refusal, relocate_ex
 
 JUMP_LEN = 5          # jmp rel32
@@ -152,8 +152,7 @@ def direct_branch_targets(code: bytes, addr: int) -> tuple[int, ...]:
     site in another fragment of the same function needs.  GCC splits functions into
     `f` and `f.cold`, which branch into each other: a site in one must be checked
     against the other's branches too (a stripped binary hides the fragments)."""
-    insns, _ = decode_all(code, addr)
-    return tuple(i.branch_target for i in insns if i.branch_target is not None)
+    return tuple(branch_targets(code, addr))
 
 
 def _choose_range(choice: SiteChoice, insns: list[Insn], start: int, bad: int | None,

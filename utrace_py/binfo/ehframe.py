@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import bisect
+import os
 import struct
 
 from .elf import ElfFile
@@ -79,6 +80,20 @@ class EhFrameIndex:
             return None
         return (start, size) if start <= vaddr < start + size else None
 
+    def ranges_in(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """(start, size) of every FDE that overlaps [lo, hi) (link-time addresses)."""
+        out = []
+        i = max(bisect.bisect_right(self.starts, lo) - 1, 0)
+        while i < len(self.starts) and self.starts[i] < hi:
+            try:
+                start, size = self._fde_range(self.fdes[i])
+            except (ValueError, struct.error, IndexError):
+                start, size = 0, 0
+            if size and start + size > lo:
+                out.append((start, size))
+            i += 1
+        return out
+
     def _fde_range(self, fde_vaddr: int) -> tuple[int, int]:
         r = self.frame
         pos = fde_vaddr - r.vaddr
@@ -123,11 +138,22 @@ class EhFrameIndex:
 _indexes: dict[tuple, EhFrameIndex] = {}
 
 
-def function_extent(path: str, vaddr: int) -> tuple[int, int] | None:
-    """(start, size) of the function holding link-time address vaddr, from its unwind info."""
-    elf = ElfFile(path)
-    key = elf.identity
+def _index(path: str) -> EhFrameIndex:
+    # Keyed as ElfFile.identity is, from a stat: opening and parsing the headers for
+    # every lookup cost more than the lookups (function("*") on libc: thousands).
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     idx = _indexes.get(key)
     if idx is None:
-        idx = _indexes[key] = EhFrameIndex(elf)
-    return idx.extent(vaddr)
+        idx = _indexes[key] = EhFrameIndex(ElfFile(path))
+    return idx
+
+
+def function_extent(path: str, vaddr: int) -> tuple[int, int] | None:
+    """(start, size) of the function holding link-time address vaddr, from its unwind info."""
+    return _index(path).extent(vaddr)
+
+
+def fde_ranges(path: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """(start, size) of the functions (FDEs) overlapping link-time [lo, hi)."""
+    return _index(path).ranges_in(lo, hi)

@@ -131,6 +131,8 @@ class _Group:
     kind: str = "function"  # or "plt": pp() says process(...).plt("NAME"); or "mark"
     func: tuple[int, int] | None = None  # a mark: the containing function (start, size)
     extra: tuple[int, ...] = ()          # a mark: branch targets of its other fragments
+    readable: str = ""  # the module's file as this process sees it, and its load bias:
+    base: int = 0       # for the neighbouring code's branches (_neighbour_targets)
     entry: list[int] = field(default_factory=list)
     ret: list[int] = field(default_factory=list)
     hook: int = 0
@@ -207,7 +209,8 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None,
                 from ..binfo.ehframe import function_extent
                 ext = function_extent(mod.readable_path, fn.address)
                 size = ext[1] if ext is not None and ext[0] == fn.address else 0
-            g = groups.setdefault(addr, _Group(fn, path, fn.name, addr, size, note, kind))
+            g = groups.setdefault(addr, _Group(fn, path, fn.name, addr, size, note, kind,
+                                               readable=mod.readable_path, base=mod.base))
             lst = g.ret if p.ret else g.entry
             if p.index not in lst:  # aliases of one probe: one patch, one hit
                 lst.append(p.index)
@@ -309,7 +312,7 @@ def _arm_group(tr, g: _Group, table, ctx: _ArmContext, sites: dict[int, int]) ->
     first = (g.entry or g.ret or [-1])[0]
     if site == 0 or (g.ret and ret_site == 0) or len(g.entry) > 13 or len(g.ret) > 13:
         return Site(first, g.name, g.addr, "refused", "not supported yet: more than 13 "
-                    "probes on one function, or more than 4095 sites")
+                    "probes on one function, or more than 16383 sites")
     for idx in g.entry:
         table.add(site, idx)
     for idx in g.ret:
@@ -321,7 +324,8 @@ def _arm_group(tr, g: _Group, table, ctx: _ArmContext, sites: dict[int, int]) ->
     if g.kind == "mark":
         result = _arm_mark(tr, site, g, ctx)
     else:
-        result = _arm_one(tr, site, g.name, g.addr, g.size, ctx)
+        result = _arm_one(tr, site, g.name, g.addr, g.size, ctx,
+                          _neighbour_targets(tr, g) if g.readable else ())
     if g.note:
         result.reason = g.note + ("; " + result.reason if result.reason else "")
     result.probe = first
@@ -499,7 +503,8 @@ def _resolve_ifunc(tr, mod, fn) -> tuple[int, int, str]:
     return impl, 0, f"IFUNC resolved to {impl:#x}, whose extent is unknown"
 
 
-def _arm_one(tr, site_id: int, name: str, addr: int, size: int, ctx: _ArmContext) -> Site:
+def _arm_one(tr, site_id: int, name: str, addr: int, size: int, ctx: _ArmContext,
+             extra: tuple[int, ...] = ()) -> Site:
     """Place the trampoline for one function entry and patch the jump into it."""
     from injector.x86_64 import sites as xsites
 
@@ -508,8 +513,48 @@ def _arm_one(tr, site_id: int, name: str, addr: int, size: int, ctx: _ArmContext
     if size <= 0:
         return Site(site_id, name, addr, "refused", "no size in the symbol table")
     code = tr.read(addr, size)
-    choice = xsites.choose_entry_site(code, addr, size)
+    choice = xsites.choose_entry_site(code, addr, size, extra_targets=extra)
     return _place(tr, site_id, name, addr, choice, code, addr, ctx)
+
+
+# Hand-written assembly jumps from one function into another's first instructions:
+# glibc's __mempcpy_*_erms is `mov; add; jmp` to just past the first instruction of
+# the __memmove_* that follows it.  The functions around a site are swept too, from
+# the file's bytes (the process's may carry our patches by then), once per function.
+_NEIGHBOURHOOD = 512
+_SWEEP_MAX = 16384
+_fde_targets: dict[tuple[str, int], tuple[int, ...]] = {}
+
+
+def _neighbour_targets(tr, g: _Group) -> tuple[int, ...]:
+    """Direct branch targets inside g's first bytes from the code around it."""
+    from injector.x86_64.sites import direct_branch_targets
+    from ..binfo.ehframe import fde_ranges
+    from ..binfo.elf import ElfError, ElfFile
+    link = g.addr - g.base
+    lo, hi = link - _NEIGHBOURHOOD, link + g.size + _NEIGHBOURHOOD
+    try:
+        ranges = fde_ranges(g.readable, lo, hi)
+    except (ElfError, OSError):
+        return ()
+    out: list[int] = []
+    elf = None
+    for start, n in ranges:
+        if start == link:
+            continue
+        key = (g.readable, start)
+        targets = _fde_targets.get(key)
+        if targets is None:
+            try:
+                elf = elf or ElfFile(g.readable)
+                targets = direct_branch_targets(elf.read_vaddr(start, min(n, _SWEEP_MAX)), start)
+            except (ElfError, OSError, ValueError):
+                targets = ()
+            _fde_targets[key] = targets
+        out += (g.base + t for t in targets if link < t < link + 16)
+    if elf is not None:
+        elf.close()
+    return tuple(out)
 
 
 def _place(tr, site_id: int, name: str, addr: int, choice, code: bytes, start: int,
@@ -576,6 +621,7 @@ def _arm_trap(tr, site_id: int, name: str, at: int, code: bytes, why_not_jump: s
         return Site(site_id, name, at, "refused", f"{why_not_jump}; the trap table is full")
     original = tr.read(at, 1)
     tr.write(at, b"\xcc")
+    tr.served_traps.add(at)
     return Site(site_id, name, at, "trap", why_not_jump, original, b"\xcc")
 
 
@@ -587,6 +633,7 @@ def disarm(tr, report: ArmReport) -> None:
     for s in report.sites:
         if s.tier in ("jump", "trap", "ptrace") and tr.read(s.addr, len(s.patch)) == s.patch:
             tr.write(s.addr, s.original)
+        tr.served_traps.discard(s.addr)
 
 
 def place_dl_hook(tr, report: ArmReport) -> None:
