@@ -69,9 +69,7 @@ int32_t _utr_self_tid(void)
 {
     int32_t t = _utr_tls.tid;
     if (UTR_UNLIKELY(t == 0)) {
-        int saved = errno;
-        t = (int32_t)syscall(SYS_gettid);
-        errno = saved;
+        t = (int32_t)_utr_raw_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
         _utr_tls.tid = t;
     }
     return t;
@@ -107,7 +105,7 @@ static _utr_ctx_slot *_utr_slot_claim(int32_t tid, int32_t pid)
                 /* second pass: reclaim slots of dead threads */
                 if (__atomic_load_n(&s->ctx.busy, __ATOMIC_ACQUIRE))
                     continue;
-                if (syscall(SYS_tgkill, s->pid, old, 0) == 0 || errno != ESRCH)
+                if (_utr_raw_syscall(SYS_tgkill, s->pid, old, 0, 0, 0, 0) != -ESRCH)
                     continue;
             }
             if (__atomic_compare_exchange_n(&s->tid, &old, tid, 0,
@@ -123,9 +121,9 @@ static _utr_ctx_slot *_utr_slot_claim(int32_t tid, int32_t pid)
 
 static utr_ctx *_utr_ctx_claim(void)
 {
-    int saved = errno;
-    _utr_ctx_slot *s = _utr_slot_claim(_utr_self_tid(), (int32_t)getpid());
-    errno = saved;
+    /* Raw syscalls: a probed getpid or syscall() would re-enter (T-14). */
+    _utr_ctx_slot *s = _utr_slot_claim(_utr_self_tid(),
+                                       (int32_t)_utr_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0));
     if (!s)
         return NULL;
     _utr_tls_ctx = &s->ctx;

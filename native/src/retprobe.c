@@ -213,8 +213,8 @@ void utr_return_hit(uint64_t unused, struct utrace_regs *regs)
     uint64_t cur = regs->rsp;
     int32_t i, ret_site;
     (void)unused;
-    _utr_in_runtime++;  /* before errno: its __errno_location may be probed */
-    saved = errno;
+    _utr_in_runtime++;
+    saved = *_utr_errno_ptr();
     if (!s)
         _utr_lost(cur);
     for (i = (int32_t)s->depth - 1; i >= 0; i--)
@@ -234,7 +234,7 @@ void utr_return_hit(uint64_t unused, struct utrace_regs *regs)
         else
             _utr_run_site(ret_site, regs);
     }
-    errno = saved;
+    *_utr_errno_ptr() = saved;
     _utr_in_runtime--;
 }
 

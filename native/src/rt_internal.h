@@ -149,6 +149,16 @@ extern __thread const struct utrace_regs *_utr_site_regs __attribute__((tls_mode
  * process.library("libc.so.6").function("*") (T-14).  initial-exec TLS: reading it
  * calls nothing. */
 extern __thread int32_t _utr_in_runtime __attribute__((tls_model("initial-exec")));
+/* The calling thread's errno, without calling __errno_location (which a script may
+ * probe): libc's errno is initial-exec TLS, at one offset from every thread's
+ * pointer, measured once (sites.c). */
+extern long _utr_errno_off;
+static inline int *_utr_errno_ptr(void)
+{
+    char *tp;
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+    return (int *)(tp + _utr_errno_off);
+}
 /* Count a hit ignored for that reason (sites.c). */
 void _utr_count_nested(void);
 

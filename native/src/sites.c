@@ -8,6 +8,15 @@
 __thread const struct utrace_regs *_utr_site_regs __attribute__((tls_model("initial-exec")));
 __thread int32_t _utr_in_runtime __attribute__((tls_model("initial-exec")));
 
+long _utr_errno_off;
+
+__attribute__((constructor)) static void _utr_errno_init(void)
+{
+    char *tp;
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+    _utr_errno_off = (long)((char *)&errno - tp);
+}
+
 void _utr_count_nested(void)
 {
     if (utr_base)
@@ -96,7 +105,7 @@ void utr_site_hit(uint64_t site, struct utrace_regs *regs)
         return;
     }
     _utr_in_runtime++;
-    saved = errno;
+    saved = *_utr_errno_ptr();
     d = _utr_desc((int32_t)site);
     if (d) {
         _utr_run_site((int32_t)site, regs);
@@ -109,6 +118,6 @@ void utr_site_hit(uint64_t site, struct utrace_regs *regs)
         if (d->ret_site && utr_state() == UTR_ST_RUNNING)
             _utr_hijack(d->ret_site, regs);
     }
-    errno = saved;
+    *_utr_errno_ptr() = saved;
     _utr_in_runtime--;
 }
