@@ -55,6 +55,12 @@ class ArmReport:
 # Code reached by a jump, not a call: at its first byte [rsp] is no return address
 # (at the ELF entry point it is argc; at the signal return trampoline, the frame).
 _NOT_CALLED = frozenset({"_start", "__restore_rt"})
+# Functions that return twice (C's returns_twice): a vfork child returns through the
+# parent's frame and shadow stack first; setjmp and getcontext save the return address
+# that a later longjmp or setcontext returns to again.  A taken address would be gone.
+_RETURNS_TWICE = frozenset({"vfork", "__vfork", "setjmp", "_setjmp", "__setjmp", "sigsetjmp",
+                            "__sigsetjmp", "getcontext", "__getcontext", "swapcontext",
+                            "__swapcontext", "savectx"})
 
 
 def _never_called(path: str, fn) -> bool:
@@ -201,6 +207,11 @@ def arm(tr, lib, probes: list, ident, table, sigtrap_note: str | None = None,
                 report.sites.append(Site(p.index, fn.name, mod.base + fn.address, "refused",
                                          "entered by a jump, never called: no return address "
                                          "to take (the entry probe works)"))
+                continue
+            if p.ret and fn.name in _RETURNS_TWICE:
+                report.sites.append(Site(p.index, fn.name, mod.base + fn.address, "refused",
+                                         "returns twice: the return address is used again "
+                                         "after the first return (the entry probe works)"))
                 continue
             addr, size, note = mod.base + fn.address, fn.size, ""
             if fn.ifunc:
