@@ -143,6 +143,10 @@ def _describe_fault(pid: int, tid: int, sig: int) -> str:
     return f"{signal.Signals(sig).name} at pc {pc:#x} in {where}"
 
 
+class _NotOurs(Exception):
+    """An exec'ed image none of whose probes apply, seen once its libraries are mapped."""
+
+
 @dataclass
 class _Birth:
     """A task announced by its creator's event whose first stop is not handled yet."""
@@ -454,14 +458,21 @@ class Follower:
             pass
         if self._done:
             return
-        if self._needs_handlers(proc.ident):
+        later = self._library_probes(proc.ident)
+        if later or self._needs_handlers(proc.ident):
             try:
                 tr.run_to_entry()
+                # A probe on a library by its path (process("/lib/.../libc.so.6")) is this
+                # image's if ld.so mapped the library: known only at the entry point.
+                if later and not self._needs_handlers(proc.ident):
+                    raise _NotOurs()
                 tp = TargetProcess(str(self.s.so_path), self.s.fd, self.s.size, self.root_pid)
                 tp.adopt_image(tr)
                 tp.identity = proc.ident
                 proc.tp = tp
                 self._arm(proc)
+            except _NotOurs:
+                pass
             except (TargetError, InjectorError, OSError) as e:
                 self._warn(f"exec:{proc.ident.exe}",
                            f"WARNING: process {pid} ({proc.ident.exe}): the handlers could not "
@@ -535,6 +546,14 @@ class Follower:
 
     def _function_probes(self, ident: Identity) -> list:
         return function_probes(self.s.probes, ident, self.root_exe)
+
+    def _library_probes(self, ident: Identity) -> bool:
+        """Probes on a path other than this image's executable (a library's, or another
+        program's: which it is shows once ld.so has mapped the libraries)."""
+        return any(p.kind in ("process.function", "process.mark") and p.target_path
+                   and p.target_path != ident.exe
+                   and (p.target_pid is None or p.target_pid == ident.pid)
+                   for p in self.s.probes)
 
     def _needs_handlers(self, ident: Identity) -> bool:
         return bool(self._function_probes(ident) or self._matching("process.begin", ident)
