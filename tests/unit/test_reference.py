@@ -119,3 +119,23 @@ def test_man_page_documents_every_option_and_is_installed():
         assert re.search(rf"\.(?:B|BI|BR)\s+{re.escape(o)}\b", roff), f"{o} not in the man page"
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "docs/utrace.1" in data["tool"]["setuptools"]["data-files"]["share/man/man1"]
+
+
+def test_troubleshooting_covers_every_refusal():
+    """docs/troubleshooting.md has a section for each attach refusal code and each
+    site refusal the injector and arming code can give."""
+    import re
+    doc = (ROOT / "docs" / "troubleshooting.md").read_text()
+    codes = set(re.findall(r'_refuse\(pid, "([a-z-]+)"',
+                           (ROOT / "injector" / "checks.py").read_text()))
+    codes |= set(re.findall(r'AttachRefused\(self\.pid, "([a-z-]+)"',
+                            (ROOT / "injector" / "tracee.py").read_text()))
+    assert len(codes) >= 7
+    for code in codes:
+        assert f"### `{code}`" in doc, code
+    arming = (ROOT / "utrace_py" / "run" / "functions.py").read_text()
+    for phrase in ("entered by a jump, never called", "a thread is stopped inside the patch",
+                   "no free memory within +-2 GiB", "the binary changed since the script",
+                   "return probes need the unwinder hooks", "more than 13"):
+        assert phrase in arming, phrase  # still what the code says ...
+        assert phrase in doc, phrase     # ... and explained
