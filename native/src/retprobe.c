@@ -54,10 +54,22 @@ static uint64_t _utr_shadow_bytes(void)
     return sizeof(_utr_shadow) + (uint64_t)UTR_SHADOW_DEPTH * sizeof(_utr_shadow_ent);
 }
 
+/* Set once this thread's shadow stack is gone: it is exiting, past its key destructors,
+ * where glibc still calls (probed) functions such as free.  A shadow stack made then
+ * has no destructor left to free it: it is unmapped as soon as it is empty again. */
+static _UTR_TLS int _utr_shadow_dead;
+
 static void _utr_shadow_free(void *p)
 {
-    if (p)
-        _utr_raw_syscall(SYS_munmap, (long)p, (long)_utr_shadow_bytes(), 0, 0, 0, 0);
+    _utr_shadow *s = p;
+    if (!s)
+        return;
+    if (s->depth > 0)
+        return;  /* frames below still return through it (pthread_exit inside them) */
+    if (s == _utr_tls_shadow)
+        _utr_tls_shadow = NULL;  /* it ran in the exiting thread: no dangling pointer */
+    _utr_shadow_dead = 1;
+    _utr_raw_syscall(SYS_munmap, (long)p, (long)_utr_shadow_bytes(), 0, 0, 0, 0);
 }
 
 __attribute__((constructor)) static void _utr_retprobe_ctor(void)
@@ -78,7 +90,7 @@ static _utr_shadow *_utr_shadow_get(void)
         return NULL;
     s = (_utr_shadow *)p;
     s->cap = UTR_SHADOW_DEPTH;
-    if (_utr_shadow_key_ok)
+    if (_utr_shadow_key_ok && !_utr_shadow_dead)
         pthread_setspecific(_utr_shadow_key, s);  /* unmapped when the thread exits */
     _utr_tls_shadow = s;
     return s;
@@ -233,6 +245,10 @@ void utr_return_hit(uint64_t unused, struct utrace_regs *regs)
             _utr_count_nested();
         else
             _utr_run_site(ret_site, regs);
+    }
+    if (UTR_UNLIKELY(_utr_shadow_dead) && s->depth == 0) {  /* see _utr_shadow_free */
+        _utr_tls_shadow = NULL;
+        _utr_raw_syscall(SYS_munmap, (long)s, (long)_utr_shadow_bytes(), 0, 0, 0, 0);
     }
     *_utr_errno_ptr() = saved;
     _utr_in_runtime--;

@@ -415,3 +415,22 @@ def test_embedded_c_calling_an_undeclared_function_fails_to_build():
                     'probe begin { println(f()) }'])
     assert r.returncode == 1
     assert "no_such_fn" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_return_probes_in_a_thread_past_its_key_destructors(tmp_path):
+    """A thread that exits frees its shadow stack in a key destructor, then glibc still
+    calls free() for it: that return probe must neither use the unmapped stack (it did:
+    SIGSEGV) nor leak a new one."""
+    exe = tmp_path / "ex_app"
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", str(exe), str(PROGS / "ex_app.c")],
+                   check=True, timeout=120)
+    r = run_utrace(["-v", "-c", f"{exe} locks 6 200", "-e",
+                    'global e, r probe process.library("libc.so.6").function("free").call '
+                    '{ e[tid()]++ } probe process.library("libc.so.6").function("free").return '
+                    '{ r[tid()]++ } probe end { foreach (t in e) '
+                    'printf("%d %d\\n", e[t], r[t]) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "locks total 1200"
+    rows = [tuple(map(int, ln.split())) for ln in r.stdout.splitlines()[1:]]
+    assert len(rows) >= 6 and all(a == b for a, b in rows), rows  # workers' frees counted
+    assert "killed by" not in r.stderr and "shadow stack was full" not in r.stderr

@@ -36,6 +36,8 @@ static long shared, rounds;
 
 static void *locker(void *arg)
 {
+    void *volatile p = malloc(48);  /* a tcache of its own, freed as the thread exits */
+    free(p);
     for (long i = 0; i < rounds; i++) {
         pthread_mutex_lock(&mu);
         shared++;
