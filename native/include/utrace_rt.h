@@ -212,6 +212,16 @@ struct utrace_regs {
  * probes that run without one (begin, end, timer, process.begin/end). */
 const struct utrace_regs *utr_uregs(void);
 
+/* User backtraces (unwind.c): the pcs of the stack of the thread whose registers
+ * are r, from .eh_frame CFI, frame 0 first (the probed pc); at most max.  Return
+ * addresses hijacked by return probes are reported as the real ones. */
+#ifndef MAXBACKTRACE
+#define MAXBACKTRACE 20
+#endif
+int utr_unwind_regs(const struct utrace_regs *r, uint64_t *pcs, int max);
+/* Same for the probe running now (0 frames without a site: begin, end, timer). */
+int utr_ubacktrace_pcs(uint64_t *pcs, int max);
+
 /* ---- Region header -------------------------------------------------- */
 
 typedef struct utr_region_hdr {
@@ -348,6 +358,13 @@ int utr_uset_arg(utr_ctx *c, int64_t n, int64_t val, int size, uint64_t *stack_a
 /* ---- Output ------------------------------------------------------------ */
 
 void utr_print(utr_ctx *c, const char *s);
+/* Backtraces as strings (usyms.c): ubacktrace()'s "0x.. 0x.." (MAXSTRINGLEN), the
+ * callers from frame 1 (n of them, all when n < 0), the token the tracer turns
+ * into symbol text of `kind` (usyms.py), and print_ubacktrace()'s output. */
+void utr_ubacktrace_str(char *dst);
+void utr_ucallers_str(char *dst, int64_t n);
+void utr_usym_token(char *dst, int kind, const char *hexlist, int64_t addr);
+void utr_print_ubacktrace(utr_ctx *c, int kind);
 void utr_print_n(utr_ctx *c, const char *s, uint32_t n);
 void utr_print_long(utr_ctx *c, int64_t v);       /* print(v): decimal */
 /* printf with SystemTap conversions; fmt was checked in pass 2 against args. */

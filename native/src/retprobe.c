@@ -273,3 +273,18 @@ void _utr_unwind_hook(int32_t hook, struct utrace_regs *regs)
         }
     }
 }
+
+/* The real return address of the hijacked frame whose return address lives at
+ * `slot` (the unwinder meets the trampoline there), 0 when none is known.  A
+ * tail call's chain holds the trampoline in the newer entry: keep looking. */
+uint64_t _utr_ret_orig(uint64_t slot)
+{
+    const _utr_shadow *s = _utr_tls_shadow;
+    int32_t i;
+    if (!s)
+        return 0;
+    for (i = (int32_t)s->depth - 1; i >= 0; i--)
+        if (s->e[i].slot == slot && s->e[i].orig != utr_ret_tramp_addr)
+            return s->e[i].orig;
+    return 0;
+}

@@ -1,0 +1,172 @@
+"""Symbol text for addresses of traced processes: expands the tokens usyms.c writes.
+
+Handlers run in the target and know no symbols; what they print for
+print_ubacktrace(), usymname()... is a token (ESC-GS kind pid ':' hex
+addresses ESC-RS) that the tracer replaces while draining the output, in
+SystemTap's formats. Modules come from /proc/PID/maps, read lazily and again
+when an address falls outside every known module; symbol tables are read
+once per file and cached by build-id (binfo/symbols.py), so no -d/--ldd is
+needed.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Callable, NamedTuple
+
+from ..binfo.demangle import demangle
+from ..binfo.elf import ElfError
+from ..binfo.procmaps import Module, modules
+from ..binfo.symbols import symbol_table
+
+TOKEN = re.compile(rb"\x1d([A-Z])(-?\d+):([^\x1d\x1e]*)\x1e")
+
+
+class Sym(NamedTuple):
+    """Where an address is: function name (None if unknown), offset in it, its size, module."""
+
+    name: str | None
+    offset: int
+    size: int
+    module: str | None
+    module_offset: int
+
+
+class Symbolizer:
+    """Per-process module lists and the lookups and formats built on them."""
+
+    def __init__(self) -> None:
+        self._mods: dict[int, list[Module]] = {}
+        self.default_pid: int | None = None
+        self.fold: Callable[[str, int], None] | None = None  # --folded/--flamegraph sink
+        self.pending = b""
+
+    # -- modules -------------------------------------------------------------
+    def note_pid(self, pid: int) -> None:
+        """Read pid's modules now (while it lives: end probes may print its stacks later)."""
+        try:
+            self._mods[pid] = [m for m in modules(pid) if m.kind == "elf" and m.base is not None]
+        except OSError:
+            pass
+        if self.default_pid is None:
+            self.default_pid = pid
+
+    def _module(self, pid: int, addr: int) -> Module | None:
+        pids = [pid] if pid > 0 else [p for p in (self.default_pid, *self._mods) if p]
+        for p in pids:
+            for m in self._mods.get(p, ()):
+                if m.contains(addr):
+                    return m
+        for p in pids:  # a library loaded since: read the maps again while the process lives
+            if os.path.exists(f"/proc/{p}/maps"):
+                self.note_pid(p)
+                for m in self._mods.get(p, ()):
+                    if m.contains(addr):
+                        return m
+        return None
+
+    def lookup(self, pid: int, addr: int, ret: bool = False) -> Sym:
+        """The symbol holding addr; ret: addr is a return address (look up addr - 1)."""
+        mod = self._module(pid, addr - 1 if ret else addr)
+        if mod is None:
+            return Sym(None, 0, 0, None, 0)
+        base = mod.base or 0
+        fn = None
+        try:
+            fn = symbol_table(mod.readable_path or mod.path).containing(
+                addr - base - (1 if ret else 0))
+        except (ElfError, OSError):
+            pass
+        if fn is None:
+            return Sym(None, 0, 0, mod.path, addr - base)
+        raw = fn.names[0]
+        return Sym(demangle(raw) or raw, addr - base - fn.address, fn.size, mod.path,
+                   addr - base)
+
+    # -- formats (SystemTap's runtime/sym.c flags) -------------------------------
+    def full(self, pid: int, addr: int, ret: bool) -> str:
+        s = self.lookup(pid, addr, ret)
+        if s.name is None:
+            return f" 0x{addr:016x}" + (f" [{s.module}+{s.module_offset:#x}]" if s.module else "") + "\n"
+        return f" 0x{addr:016x} : {s.name}+{s.offset:#x}/{s.size:#x} [{s.module}]\n"
+
+    def brief(self, pid: int, addr: int, ret: bool) -> str:
+        s = self.lookup(pid, addr, ret)
+        return f"{s.name}+{s.offset:#x}\n" if s.name else f"0x{addr:016x}\n"
+
+    def simple(self, pid: int, addr: int, ret: bool) -> str:
+        s = self.lookup(pid, addr, ret)
+        if s.name is None:
+            return f"0x{addr:x}\n"
+        return f"{s.name}+{s.offset:#x} [{os.path.basename(s.module or '')}]\n"
+
+    def data(self, pid: int, addr: int, ret: bool = False) -> str:
+        s = self.lookup(pid, addr, ret)
+        if s.name is None:
+            return f"0x{addr:x}" + (f" [{s.module}+{s.module_offset:#x}]" if s.module else "")
+        return f"{s.name}+{s.offset:#x}/{s.size:#x} [{s.module}]"
+
+    def frame_name(self, pid: int, addr: int, ret: bool) -> str:
+        """A folded-stack frame: the function, else [module], else the address."""
+        s = self.lookup(pid, addr, ret)
+        if s.name:
+            return s.name
+        return f"[{os.path.basename(s.module)}]" if s.module else f"0x{addr:x}"
+
+    def folded(self, pid: int, addrs: list[int]) -> str:
+        return ";".join(self.frame_name(pid, a, i > 0) for i, a in reversed(list(enumerate(addrs))))
+
+    # -- tokens ----------------------------------------------------------------
+    def _expand_one(self, m: re.Match) -> bytes:
+        kind = m.group(1)
+        pid = int(m.group(2))
+        payload = m.group(3).decode("ascii", "replace")
+        count = None
+        if kind == b"K":
+            payload, _, c = payload.rpartition("/")
+            count = int(c or 0)
+        words = payload.split()
+        addrs = []
+        for w in words:
+            try:
+                addrs.append(int(w, 16))
+            except ValueError:
+                addrs.append(0)
+        if kind in (b"F", b"B", b"S"):
+            fmt = {b"F": self.full, b"B": self.brief, b"S": self.simple}[kind]
+            return "".join(fmt(pid, a, i > 0) for i, a in enumerate(addrs)).encode()
+        if kind == b"Y":
+            return "".join(f" {w} : {self.data(pid, a, i > 0)}\n"
+                           for i, (w, a) in enumerate(zip(words, addrs))).encode()
+        if kind in (b"L", b"K"):
+            line = self.folded(pid, addrs)
+            if kind == b"L":
+                return line.encode()
+            if self.fold is not None:
+                self.fold(line, count or 0)
+                return b""
+            return f"{line} {count}\n".encode()
+        a = addrs[0] if addrs else 0
+        if kind == b"N":
+            s = self.lookup(pid, a)
+            return (s.name or f"0x{a:x}").encode()
+        if kind == b"D":
+            return self.data(pid, a).encode()
+        if kind == b"M":
+            return (self.lookup(pid, a).module or "<unknown>").encode()
+        return m.group(0)
+
+    def expand(self, data: bytes, final: bool = False) -> bytes:
+        """data with every complete token replaced; an incomplete one at the end waits for
+        the rest (a record split in pieces) unless final."""
+        if self.pending:
+            data, self.pending = self.pending + data, b""
+        if b"\x1d" not in data:
+            return data
+        cut = data.rfind(b"\x1d")
+        if not final and data.find(b"\x1e", cut) < 0 and len(data) - cut < 1024:
+            data, self.pending = data[:cut], data[cut:]
+        out = TOKEN.sub(self._expand_one, data)
+        if b"\x1d" in out:  # a token cut short by MAXSTRINGLEN: show what it held
+            out = re.sub(rb"\x1d[A-Z]-?\d+:", b"", out).replace(b"\x1e", b"")
+        return out
