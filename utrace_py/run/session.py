@@ -148,6 +148,25 @@ class Session:
         self.usyms = Symbolizer()  # symbol text of the tokens handlers print
 
     # -- output ---------------------------------------------------------------
+    def fold_to(self, folded: str | None, flamegraph: str | None) -> None:
+        """Collect the stacks the script's fold probes hand over; written at the end."""
+        from .flamegraph import Folded
+        self._folded = Folded()
+        self._fold_files = (folded, flamegraph)
+        self.usyms.fold = self._folded.add
+
+    def _write_folds(self) -> None:
+        from .flamegraph import svg
+        folded, flamegraph = self._fold_files
+        try:
+            if folded:
+                Path(folded).write_text(self._folded.text())
+            if flamegraph:
+                Path(flamegraph).write_text(svg(self._folded.counts))
+        except OSError as e:
+            raise SystemFailure("writing the folded stacks or the flame graph", e.errno,
+                                os.getpid(), e.filename) from None
+
     def drain(self, final: bool = False) -> None:
         """Write what the rings hold: runs of stdout records in one write each (the
         runtime strips their headers), error records one at a time, in order.
@@ -220,6 +239,8 @@ class Session:
             self._run_kind("end", ST_STOPPING)
         lib.utr_set_state(ST_DONE)
         self.drain(final=True)
+        if self.usyms.fold is not None:
+            self._write_folds()
         self._final_warnings()
         return 1 if (self.saw_error or lib.utr_error_count() > 0) else 0
 
