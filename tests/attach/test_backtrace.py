@@ -1,0 +1,152 @@
+"""User backtraces without frame pointers: ubacktrace() against the program's own backtrace()."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, need, run_utrace
+
+PROGS = ROOT / "tests" / "testprogs"
+FLAGS = ["-O2", "-fomit-frame-pointer"]
+
+
+@pytest.fixture(scope="module")
+def progs(tmp_path_factory) -> Path:
+    need(shutil.which("gcc") is not None, "gcc")
+    need(shutil.which("g++") is not None, "g++ (Debian's g++ package)")
+    out = tmp_path_factory.mktemp("btprogs")
+    subprocess.run(["gcc", *FLAGS, "-shared", "-fPIC", "-o", str(out / "libbtlib.so"),
+                    str(PROGS / "bt_lib.c")], check=True, timeout=120)
+    subprocess.run(["gcc", *FLAGS, "-o", str(out / "bt_prog"), str(PROGS / "bt_prog.c"),
+                    f"-L{out}", "-lbtlib", f"-Wl,-rpath,{out}"], check=True, timeout=120)
+    subprocess.run(["g++", *FLAGS, "-o", str(out / "bt_cxx"), str(PROGS / "bt_cxx.cc")],
+                   check=True, timeout=120)
+    out.chmod(0o755)
+    return out
+
+
+def _trace(cmd: str, script: str, *opts: str) -> list[str]:
+    r = run_utrace([*opts, "-c", cmd, "-e", script])
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
+def _own(lines: list[str]) -> list[int]:
+    """The return addresses the program's backtrace() saw inside the probed function."""
+    own = [ln for ln in lines if ln.startswith("own:")]
+    assert len(own) == 1, lines
+    return [int(a, 16) for a in own[0].split()[1:]]
+
+
+def _ours(lines: list[str]) -> list[int]:
+    bt = [ln for ln in lines if ln.startswith("bt:")]
+    assert len(bt) == 1, lines
+    return [int(a, 16) for a in bt[0].split()[1:]]
+
+
+BT = 'probe process.function("{f}") {{ println("bt: ", ubacktrace()); print_ubacktrace_brief() }}'
+
+
+def _brief(lines: list[str]) -> list[str]:
+    return [ln.rsplit("+", 1)[0] for ln in lines if re.match(r"^[\w:<>(), ]+\+0x[0-9a-f]+$", ln)]
+
+
+def test_deep_recursion_matches_own_backtrace(progs):
+    lines = _trace(f"{progs}/bt_prog recurse 30", BT.format(f="bt_leaf"))
+    ours, own = _ours(lines), _own(lines)
+    assert len(ours) == 20  # MAXBACKTRACE frames: the probed pc, then 19 callers
+    assert ours[1:] == own[:19]
+    assert _brief(lines) == ["bt_leaf"] + ["bt_recurse"] * 19
+
+
+def test_through_a_shared_library(progs):
+    lines = _trace(f"{progs}/bt_prog lib",
+                   BT.format(f="bt_leaf") + ' probe process.function("bt_leaf") { print_ubacktrace() }')
+    ours, own = _ours(lines), _own(lines)
+    assert ours[1:] == own  # every frame, through the library and libc to _start
+    assert _brief(lines)[:3] == ["bt_leaf", "bt_lib_call", "main"]
+    full = [ln for ln in lines if ln.startswith(" 0x")]
+    assert re.match(r" 0x[0-9a-f]{16} : bt_lib_call\+0x[0-9a-f]+/0x[0-9a-f]+ \[.*/libbtlib\.so\]$",
+                    full[1]), full
+    assert full[-1].split(" : ")[1].startswith("_start+")
+
+
+def test_probe_inside_a_signal_handler(progs):
+    lines = _trace(f"{progs}/bt_prog signal", BT.format(f="bt_leaf"))
+    ours, own = _ours(lines), _own(lines)
+    assert ours[1:] == own  # across the kernel's signal frame (__restore_rt's ucontext)
+    names = _brief(lines)
+    assert names[:2] == ["bt_leaf", "on_usr1"]
+    assert names.index("raise") < names.index("bt_raise") < names.index("main")
+
+
+def test_cxx_frames_demangled(progs):
+    lines = _trace(f"{progs}/bt_cxx 5", BT.format(f="leaf"))
+    ours, own = _ours(lines), _own(lines)
+    assert ours[1:] == own
+    assert _brief(lines)[:7] == ["geo::leaf(int)"] + ["geo::Walker<long>::step(long)"] * 6 \
+        and _brief(lines)[7] == "main"
+
+
+def test_return_probed_frames_show_real_callers(progs):
+    """A hijacked return address is reported as the real one (the shadow stack's)."""
+    script = 'probe process.function("bt_leaf") { print_ubacktrace_brief() }'
+    plain = _trace(f"{progs}/bt_prog recurse 4", script)
+    hijacked = _trace(f"{progs}/bt_prog recurse 4", script +
+                      ' probe process.function("bt_recurse").return { n++ } global n')
+    assert _brief(hijacked) == _brief(plain) != []
+    assert _brief(plain)[:6] == ["bt_leaf"] + ["bt_recurse"] * 5 and "main" in _brief(plain)
+
+
+def test_symbol_functions(progs):
+    lines = _trace(f"{progs}/bt_prog lib",
+                   'probe process.function("bt_leaf") { a = uaddr(); '
+                   'printf("%s|%s|%s|%s\\n", probefunc(), usymname(a), umodname(a), usymdata(a)); '
+                   'c = ucallers(1); printf("c %d %s\\n", strlen(c) > 2, usymname(strtol(c, 16))) }')
+    row = [ln for ln in lines if "|" in ln][0].split("|")
+    assert row[0] == row[1] == "bt_leaf"
+    assert row[2] == str(progs / "bt_prog")
+    assert re.fullmatch(r"bt_leaf\+0x0/0x[0-9a-f]+ \[.*/bt_prog\]", row[3])
+    assert "c 1 bt_lib_call" in lines
+
+
+def test_stack_aggregate_print_usyms_and_flame_graph(progs, tmp_path):
+    folded, svg = tmp_path / "out.folded", tmp_path / "out.svg"
+    lines = _trace(f"{progs}/bt_prog loop 40 6",
+                   'global stacks probe process.function("bt_leaf") { stacks[ubacktrace()] <<< 1 } '
+                   'probe end { foreach (s in stacks) { print_usyms(s); '
+                   'printf("count %d\\n", @count(stacks[s])) } }',
+                   "--folded", str(folded), "--flamegraph", str(svg))
+    assert lines[-1] == "count 40"
+    assert re.match(r" 0x[0-9a-f]+ : bt_leaf\+0x0/0x[0-9a-f]+ \[.*/bt_prog\]$", lines[0])
+    assert sum(ln.split(" : ")[1].startswith("bt_recurse+") for ln in lines[1:-1]) == 7
+    rows = folded.read_text().splitlines()
+    assert len(rows) == 1
+    stack, count = rows[0].rsplit(" ", 1)
+    frames = stack.split(";")
+    assert int(count) == 40
+    assert frames[0] == "_start" and frames[-1] == "bt_leaf"
+    assert frames[-8:-1] == ["bt_recurse"] * 7 and frames[-9] == "main"
+    root = ET.parse(svg).getroot()  # well-formed XML a browser opens
+    ns = "{http://www.w3.org/2000/svg}"
+    titles = [t.text for t in root.iter(ns + "title")]
+    assert len(list(root.iter(ns + "rect"))) >= len(frames)
+    assert any(t.startswith("bt_leaf (40 samples, 100.00%)") for t in titles), titles
+
+
+def test_fold_needs_a_stack_aggregate(progs, tmp_path):
+    r = run_utrace(["--flamegraph", str(tmp_path / "x.svg"), "-c", f"{progs}/bt_prog lib",
+                    "-e", 'global n probe process.function("bt_leaf") { n++ }'])
+    assert r.returncode != 0 and "indexed by ubacktrace()" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_compat_options_accepted(progs):
+    lines = _trace(f"{progs}/bt_prog lib", BT.format(f="bt_leaf"), "-d", f"{progs}/libbtlib.so",
+                   "--ldd")
+    assert _ours(lines)[1:] == _own(lines)
