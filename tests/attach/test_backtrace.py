@@ -150,3 +150,29 @@ def test_compat_options_accepted(progs):
     lines = _trace(f"{progs}/bt_prog lib", BT.format(f="bt_leaf"), "-d", f"{progs}/libbtlib.so",
                    "--ldd")
     assert _ours(lines)[1:] == _own(lines)
+
+
+def test_python_interpreter_folded_stacks(tmp_path):
+    """Debian's python3.11 (-O2, no frame pointers, .dynsym only): every sampled stack
+    unwinds to _start, and the counts add up to the probe's hits."""
+    py = "/usr/bin/python3.11"
+    need(Path(py).exists(), "Debian's /usr/bin/python3.11")
+    work = tmp_path / "work.py"
+    work.write_text("def f(x):\n    return x * 2\n"
+                    "for _ in range(10):\n    list(map(f, range(100)))\n")
+    folded = tmp_path / "py.folded"
+    lines = _trace(f"{py} {work}",
+                   'global stacks, n probe process.function("_PyEval_EvalFrameDefault") '
+                   '{ stacks[ubacktrace()] <<< 1; n++ } probe end { printf("hits %d\\n", n) }',
+                   "-D", "MAXSTRINGLEN=1024", "-D", "MAXBACKTRACE=64", "--folded", str(folded))
+    hits = int(lines[-1].split()[1])
+    rows = [ln.rsplit(" ", 1) for ln in folded.read_text().splitlines()]
+    assert sum(int(c) for _, c in rows) == hits >= 1000
+    stacks = {s: int(c) for s, c in rows}
+    assert all(s.startswith("_start;__libc_start_main;") for s in stacks)
+    assert all(s.endswith(";_PyEval_EvalFrameDefault") for s in stacks)
+    # f runs 1000 times, called from C (map) under the script's own frame
+    through_map = sum(c for s, c in stacks.items()
+                      if "Py_RunMain;" in s and "PyEval_EvalCode;_PyEval_EvalFrameDefault;" in s
+                      and s.endswith("_PyFunction_Vectorcall;_PyEval_EvalFrameDefault"))
+    assert through_map >= 1000
