@@ -464,6 +464,9 @@ static int _utr_eval(const uint8_t *p, const _regs *rs, uint64_t push, uint64_t 
 
 /* ---- the row cache: decoded rules per lookup pc, shared by the threads ---- */
 
+#ifndef UTR_UNWIND_CACHE
+#define UTR_UNWIND_CACHE 1 /* 0: decode the CFI at every frame (bench/bench_unwinders.py) */
+#endif
 #define _CACHE_SIZE 4096
 typedef struct {
     uint32_t seq;       /* odd while being written */
@@ -578,7 +581,7 @@ static int _utr_step(_regs *rs, int *exact, uint64_t *ra_slot, int *looked)
     _cached c;
     _regs n;
     int i, ok;
-    if (_utr_cache_get(lookup, &c)) {
+    if (UTR_UNWIND_CACHE && _utr_cache_get(lookup, &c)) {
         int creg = c.cfa_reg;
         if (!((rs->valid >> creg) & 1))
             return 0;
@@ -608,13 +611,16 @@ static int _utr_step(_regs *rs, int *exact, uint64_t *ra_slot, int *looked)
         return 1;
     }
     {
-        /* A pc at __restore_rt: a signal frame (never cached, so checked here). */
-        uint8_t code[9];
-        struct dl_find_object dlfo;
-        if (_dl_find_object((void *)pc, &dlfo) == 0 &&
-            (uint64_t)dlfo.dlfo_map_end - pc >= sizeof code) {
-            memcpy(code, (const void *)pc, sizeof code);
-            if (memcmp(code, _utr_sigreturn, sizeof code) == 0) {
+        _fde f;
+        _row init, row;
+        int found = _utr_find_fde(lookup, &f) == 0;
+        /* glibc's __restore_rt has an FDE marked 'S'; without one, look at the code
+         * anyway (a fault-safe read: pc may be anything).  Either way the frame is
+         * the kernel's signal frame, read from its ucontext. */
+        if (!found || f.signal) {
+            uint8_t code[sizeof _utr_sigreturn];
+            if (_utr_uread_upto(code, pc, sizeof code) == sizeof code &&
+                memcmp(code, _utr_sigreturn, sizeof code) == 0) {
                 if (!_utr_step_signal(rs, looked))
                     return 0;
                 *exact = 1;
@@ -622,11 +628,7 @@ static int _utr_step(_regs *rs, int *exact, uint64_t *ra_slot, int *looked)
                 return 1;
             }
         }
-    }
-    {
-        _fde f;
-        _row init, row;
-        if (_utr_find_fde(lookup, &f) != 0)
+        if (!found)
             return 0;
         memset(&init, 0, sizeof init);
         init.cfa_reg = _RSP;
@@ -679,6 +681,8 @@ int utr_unwind_regs(const struct utrace_regs *r, uint64_t *pcs, int max)
     rs.valid = (1u << _NREG) - 1;
     if (_utr_stk[1] == 0 || r->rsp < _utr_stk[0] || r->rsp >= _utr_stk[1])
         _utr_stk[1] = 0;  /* a new thread or another stack: look its mapping up again */
+    /* The second range (a stack a signal frame led to) may be gone since: never kept. */
+    _utr_stk[2] = _utr_stk[3] = 0;
     if (r->rip == 0) {
         /* A return probe: the function has returned to the real address, now back
          * in the slot rsp points at. */
