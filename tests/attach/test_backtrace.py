@@ -176,3 +176,25 @@ def test_python_interpreter_folded_stacks(tmp_path):
                       if "Py_RunMain;" in s and "PyEval_EvalCode;_PyEval_EvalFrameDefault;" in s
                       and s.endswith("_PyFunction_Vectorcall;_PyEval_EvalFrameDefault"))
     assert through_map >= 1000
+
+
+def test_symbol_strings_are_real_strings_in_the_target(progs):
+    """usymname() answers from the table the tracer publishes: usable as a map key (one
+    key per function, whatever the offset), comparable, measurable."""
+    lines = _trace(f"{progs}/bt_prog loop 30 3",
+                   'global k, eq, len probe process.function("bt_leaf") { '
+                   '  s = ubacktrace(); a = tokenize(s, " "); '
+                   '  while (a != "") { k[usymname(strtol(a, 16))]++; a = tokenize("", " ") } '
+                   '  eq += usymname(uaddr()) == "bt_leaf"; len = strlen(umodname(uaddr())) } '
+                   'probe end { foreach (n in k) printf("%s %d\\n", n, k[n]); '
+                   'printf("eq %d len %d\\n", eq, len) }')
+    counts = dict(ln.rsplit(" ", 1) for ln in lines if not ln.startswith("eq "))
+    assert counts["bt_leaf"] == "30" and counts["main"] == "30"
+    assert counts["bt_recurse"] == "120"  # two return sites in it, one key
+    assert f"eq 30 len {len(str(progs / 'bt_prog'))}" in lines
+    sb = [ln for ln in _trace(f"{progs}/bt_prog lib",
+                              'probe process.function("bt_leaf") { print(sprint_ubacktrace()) }')
+          if not ln.startswith("own:")]
+    assert sb[0] == "bt_leaf+0x0 [bt_prog]"
+    assert re.fullmatch(r"bt_lib_call\+0x[0-9a-f]+ \[libbtlib\.so\]", sb[1])
+    assert re.fullmatch(r"main\+0x[0-9a-f]+ \[bt_prog\]", sb[2])

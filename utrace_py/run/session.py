@@ -172,6 +172,7 @@ class Session:
         runtime strips their headers), error records one at a time, in order.
         Symbol tokens (usyms.py) become text here."""
         stream = self._drain_stream
+        self.usyms.publish(self.lib, self.mm)
         for _ in range(256):  # a target writing faster than this drains: back next turn
             n = int(self.lib.utr_drain_stream(self.drainbuf, len(self.drainbuf), stream))
             if stream[0] == 0:
@@ -263,6 +264,7 @@ class Session:
             self.usyms.note_pid(t.pid)
             from .follow import function_probes
             lines = t.arm(function_probes(self.probes, t.identity, t.identity.exe), self._sites)
+            self.usyms.publish(self.lib, self.mm, force=True)
             if self.verbose:
                 for ln in lines:
                     self.err.write(f"Pass 5: {ln}\n".encode())

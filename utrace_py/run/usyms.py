@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import struct
+import time
 from typing import Callable, NamedTuple
 
 from ..binfo.demangle import demangle
@@ -40,6 +42,8 @@ class Symbolizer:
         self.default_pid: int | None = None
         self.fold: Callable[[str, int], None] | None = None  # --folded/--flamegraph sink
         self.pending = b""
+        self._published: tuple | None = None  # the module set last published in the region
+        self._checked = 0.0
 
     # -- modules -------------------------------------------------------------
     def note_pid(self, pid: int) -> None:
@@ -115,6 +119,72 @@ class Symbolizer:
 
     def folded(self, pid: int, addrs: list[int]) -> str:
         return ";".join(self.frame_name(pid, a, i > 0) for i, a in reversed(list(enumerate(addrs))))
+
+    # -- the table published for in-target lookups (native/src/usymtab.c) ------
+    def table_bytes(self, pid: int, limit: int) -> bytes:
+        """pid, counts, module ranges, symbols sorted by runtime address, names: as much
+        as fits in limit bytes (modules left out are answered by tokens)."""
+        mods, syms, names = [], [], bytearray()
+        head = 16
+        used = head
+        strings: dict[str, int] = {}
+
+        def name_ref(text: str) -> int:
+            ref = strings.get(text)
+            if ref is None:
+                ref = strings[text] = len(names)
+                names.extend(text.encode("utf-8", "replace") + b"\0")
+            return ref
+
+        for m in self._mods.get(pid, ()):
+            try:
+                fns = symbol_table(m.readable_path or m.path).functions()
+            except (ElfError, OSError):
+                fns = []
+            cost = 24 * len(m.mappings) + 16 * len(fns) + sum(len(f.names[0]) + 1 for f in fns)
+            if used + cost + len(m.path) + 1 > limit:
+                continue
+            used += cost + len(m.path) + 1
+            mref = name_ref(m.path)
+            mods.extend((mp.start, mp.end, mref) for mp in m.mappings)
+            base = m.base or 0
+            for f in fns:
+                raw = f.names[0]
+                syms.append((base + f.address, min(f.size, 0xffffffff),
+                             name_ref(demangle(raw) or raw)))
+        syms.sort()
+        strbase = head + 24 * len(mods) + 16 * len(syms)
+        out = bytearray(struct.pack("<iII", pid, len(syms), len(mods)))
+        for lo, hi, ref in mods:
+            out += struct.pack("<QQII", lo, hi, strbase + ref, 0)
+        for addr, size, ref in syms:
+            out += struct.pack("<QII", addr, size, strbase + ref)
+        return bytes(out + names)
+
+    def publish(self, lib, mm, force: bool = False) -> None:
+        """Write the target's symbols into the region when the script uses them in the
+        target; again when a lookup there missed and the process's modules changed."""
+        want = int(lib.utr_usymtab_wanted())
+        pid = self.default_pid
+        if not want or pid is None:
+            return
+        if not force:
+            if not want & 2 or time.monotonic() - self._checked < 0.2:
+                return
+            self._checked = time.monotonic()
+            if not os.path.exists(f"/proc/{pid}/maps"):
+                return
+            self.note_pid(pid)
+        key = tuple((m.path, m.start) for m in self._mods.get(pid, ()))
+        if key == self._published and not force:
+            return
+        data = self.table_bytes(pid, int(lib.utr_usymtab_bytes()) - 4)
+        off = int(lib.utr_usymtab_begin())
+        if not off:
+            return
+        mm[off + 4:off + 4 + len(data)] = data
+        lib.utr_usymtab_commit()
+        self._published = key
 
     # -- tokens ----------------------------------------------------------------
     def _expand_one(self, m: re.Match) -> bytes:
