@@ -115,7 +115,8 @@ static uint64_t _enc_ptr(const uint8_t **p, const uint8_t *end, uint8_t enc, uin
 static _UTR_TLS uint64_t _utr_stk[4];  /* two [lo, hi) ranges: the stack, a signal stack */
 
 /* Find the private read-write mapping holding addr in /proc/self/maps (raw system
- * calls, no allocation: this runs in arbitrary threads and signal handlers). */
+ * calls, no allocation: this runs in arbitrary threads and signal handlers): 1
+ * found, 0 not, -1 when /proc cannot be read (a chroot, a sandbox). */
 static int _utr_maps_lookup(uint64_t addr, uint64_t *lo, uint64_t *hi)
 {
     char buf[4096];
@@ -124,7 +125,7 @@ static int _utr_maps_lookup(uint64_t addr, uint64_t *lo, uint64_t *hi)
     long n, have = 0;
     int found = 0;
     if (fd < 0)
-        return 0;
+        return -1;
     while (!found && (n = _utr_raw_syscall(SYS_read, fd, (long)(buf + have),
                                            (long)(sizeof buf - 1 - have), 0, 0, 0)) > 0) {
         char *line = buf, *nl;
@@ -158,7 +159,7 @@ static int _utr_maps_lookup(uint64_t addr, uint64_t *lo, uint64_t *hi)
  * signal stack) mapping.  *looked limits /proc reads to one per backtrace. */
 static int _utr_stack_read(uint64_t addr, uint64_t *out, int *looked)
 {
-    int i;
+    int i, r;
     uint64_t lo, hi;
     if (addr & 7)
         return 0;
@@ -167,7 +168,16 @@ static int _utr_stack_read(uint64_t addr, uint64_t *out, int *looked)
             *out = *(const uint64_t *)addr;
             return 1;
         }
-    if (*looked || !_utr_maps_lookup(addr, &lo, &hi))
+    if (*looked == 2)  /* no /proc: every read through the fault-safe path (~1 us) */
+        return _utr_uread_upto(out, addr, 8) == 8;
+    if (*looked)
+        return 0;
+    r = _utr_maps_lookup(addr, &lo, &hi);
+    if (r < 0) {
+        *looked = 2;
+        return _utr_uread_upto(out, addr, 8) == 8;
+    }
+    if (r == 0)
         return 0;
     *looked = 1;
     /* The first range is the one the probe's own stack pointer was in. */
