@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
+
+from bench_entry import utrace_cmd  # run as a script: bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 1_000_000
@@ -46,9 +47,10 @@ SCRIPTS = {
 }
 
 
-def utrace_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("utrace")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "utrace_py"]
+def _loop_ns(argv: list[str], env: dict | None = None) -> int:
+    """The loop time the program prints."""
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT).stdout
+    return int(out.split()[0])
 
 
 def main() -> None:
@@ -57,21 +59,16 @@ def main() -> None:
         src, exe = Path(tmp) / "bt.c", Path(tmp) / "bt"
         src.write_text(PROG)
         subprocess.run(["cc", "-O2", "-fomit-frame-pointer", "-o", str(exe), str(src)], check=True)
-        base = min(int(subprocess.run([str(exe), str(N), str(DEPTH)], capture_output=True,
-                                      text=True).stdout.split()[0]) for _ in range(5))
+        base = min(_loop_ns([str(exe), str(N), str(DEPTH)]) for _ in range(5))
         print(f"| workload: leaf at recursion depth {DEPTH}, {N // 1000}k hits | ns per call "
               "| overhead per hit | over the bare probe |")
         print("|---|---|---|---|")
         print(f"| untraced | {base / N:.1f} | | |")
         bare = None
         for name, script in SCRIPTS.items():
-            best = None
-            for _ in range(3):
-                r = subprocess.run(utrace_cmd() + ["--no-global-var-display", "-c",
-                                                   f"{exe} {N} {DEPTH}", "-e", script],
-                                   capture_output=True, text=True, env=env, cwd=ROOT)
-                ns = int(r.stdout.split()[0])
-                best = ns if best is None else min(best, ns)
+            best = min(_loop_ns(utrace_cmd() + ["--no-global-var-display", "-c",
+                                                f"{exe} {N} {DEPTH}", "-e", script], env)
+                       for _ in range(3))
             over = (best - base) / N
             bare = over if bare is None else bare
             extra = "" if over is bare else f"{over - bare:.0f} ns ({(over - bare) / 1000:.2f} us)"
