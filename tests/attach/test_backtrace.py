@@ -101,6 +101,11 @@ def test_return_probed_frames_show_real_callers(progs):
                       ' probe process.function("bt_recurse").return { n++ } global n')
     assert _brief(hijacked) == _brief(plain) != []
     assert _brief(plain)[:6] == ["bt_leaf"] + ["bt_recurse"] * 5 and "main" in _brief(plain)
+    # in the return probe itself the stack starts at the caller the function returned to
+    ret = _trace(f"{progs}/bt_prog recurse 4",
+                 'probe process.function("bt_recurse").return { if ($return == 1) '
+                 'print_ubacktrace_brief() }')
+    assert _brief(ret)[:4] == ["bt_recurse"] * 3 + ["main"]
 
 
 def test_symbol_functions(progs):

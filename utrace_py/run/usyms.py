@@ -43,6 +43,8 @@ class Symbolizer:
         self.fold: Callable[[str, int], None] | None = None  # --folded/--flamegraph sink
         self.pending = b""
         self._published: tuple | None = None  # the module set last published in the region
+        self._seen: dict[tuple[int, int, bool], Sym] = {}  # lookups while modules are unchanged
+        self._texts: dict[bytes, bytes] = {}  # token -> its text, same lifetime
         self._checked = 0.0
 
     # -- modules -------------------------------------------------------------
@@ -52,6 +54,8 @@ class Symbolizer:
             self._mods[pid] = [m for m in modules(pid) if m.kind == "elf" and m.base is not None]
         except OSError:
             pass
+        self._seen.clear()  # an address may now be in a library it was not in
+        self._texts.clear()
         if self.default_pid is None:
             self.default_pid = pid
 
@@ -71,6 +75,15 @@ class Symbolizer:
 
     def lookup(self, pid: int, addr: int, ret: bool = False) -> Sym:
         """The symbol holding addr; ret: addr is a return address (look up addr - 1)."""
+        key = (pid, addr, ret)
+        s = self._seen.get(key)
+        if s is None:
+            if len(self._seen) > 1 << 16:
+                self._seen.clear()
+            s = self._seen[key] = self._lookup(pid, addr, ret)
+        return s
+
+    def _lookup(self, pid: int, addr: int, ret: bool) -> Sym:
         mod = self._module(pid, addr - 1 if ret else addr)
         if mod is None:
             return Sym(None, 0, 0, None, 0)
@@ -188,6 +201,17 @@ class Symbolizer:
 
     # -- tokens ----------------------------------------------------------------
     def _expand_one(self, m: re.Match) -> bytes:
+        tok = m.group(0)
+        text = self._texts.get(tok)
+        if text is None:
+            if len(self._texts) > 1 << 14:
+                self._texts.clear()
+            text = self._expand_new(m)
+            if m.group(1) != b"K":  # a fold has an effect each time
+                self._texts[tok] = text
+        return text
+
+    def _expand_new(self, m: re.Match) -> bytes:
         kind = m.group(1)
         pid = int(m.group(2))
         payload = m.group(3).decode("ascii", "replace")
