@@ -156,7 +156,8 @@ static int _utr_maps_lookup(uint64_t addr, uint64_t *lo, uint64_t *hi)
 }
 
 /* Read 8 bytes of stack at addr; 0 when addr is not in this thread's stack (or
- * signal stack) mapping.  *looked limits /proc reads to one per backtrace. */
+ * signal stack) mapping.  *looked counts the /proc reads of this backtrace: two
+ * at most (the probe's own stack the first time, and one other). */
 static int _utr_stack_read(uint64_t addr, uint64_t *out, int *looked)
 {
     int i, r;
@@ -168,18 +169,18 @@ static int _utr_stack_read(uint64_t addr, uint64_t *out, int *looked)
             *out = *(const uint64_t *)addr;
             return 1;
         }
-    if (*looked == 2)  /* no /proc: every read through the fault-safe path (~1 us) */
+    if (*looked < 0)  /* no /proc: every read through the fault-safe path (~1 us) */
         return _utr_uread_upto(out, addr, 8) == 8;
-    if (*looked)
+    if (*looked >= 2)  /* the probe's stack and one more per backtrace */
         return 0;
     r = _utr_maps_lookup(addr, &lo, &hi);
     if (r < 0) {
-        *looked = 2;
+        *looked = -1;
         return _utr_uread_upto(out, addr, 8) == 8;
     }
+    ++*looked;
     if (r == 0)
         return 0;
-    *looked = 1;
     /* The first range is the one the probe's own stack pointer was in. */
     i = _utr_stk[1] == 0 ? 0 : 2;
     _utr_stk[i] = lo;

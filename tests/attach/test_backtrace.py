@@ -22,8 +22,9 @@ def progs(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("btprogs")
     subprocess.run(["gcc", *FLAGS, "-shared", "-fPIC", "-o", str(out / "libbtlib.so"),
                     str(PROGS / "bt_lib.c")], check=True, timeout=120)
-    subprocess.run(["gcc", *FLAGS, "-o", str(out / "bt_prog"), str(PROGS / "bt_prog.c"),
-                    f"-L{out}", "-lbtlib", f"-Wl,-rpath,{out}"], check=True, timeout=120)
+    subprocess.run(["gcc", *FLAGS, "-pthread", "-o", str(out / "bt_prog"),
+                    str(PROGS / "bt_prog.c"), f"-L{out}", "-lbtlib", f"-Wl,-rpath,{out}"],
+                   check=True, timeout=120)
     subprocess.run(["g++", *FLAGS, "-o", str(out / "bt_cxx"), str(PROGS / "bt_cxx.cc")],
                    check=True, timeout=120)
     out.chmod(0o755)
@@ -83,6 +84,26 @@ def test_probe_inside_a_signal_handler(progs):
     names = _brief(lines)
     assert names[:2] == ["bt_leaf", "on_usr1"]
     assert names.index("raise") < names.index("bt_raise") < names.index("main")
+
+
+def test_signal_handler_on_an_alternate_stack(progs):
+    """The handler's frames are on the sigaltstack, the interrupted ones on the thread's
+    stack: both mappings are found, and the first backtrace of the thread is whole."""
+    lines = _trace(f"{progs}/bt_prog altstack", BT.format(f="bt_leaf"))
+    assert _ours(lines)[1:] == _own(lines)
+    assert _brief(lines)[:2] == ["bt_leaf", "on_usr1"] and "main" in _brief(lines)
+
+
+def test_threads_share_the_row_cache(progs, tmp_path):
+    folded = tmp_path / "th.folded"
+    _trace(f"{progs}/bt_prog threads 3000 8",
+           'global stacks probe process.function("bt_leaf") { stacks[ubacktrace()] <<< 1 }',
+           "--folded", str(folded))
+    rows = folded.read_text().splitlines()
+    assert len(rows) == 1, rows  # every hit of every thread unwound to the same frames
+    stack, count = rows[0].rsplit(" ", 1)
+    assert count == "12000"
+    assert stack.endswith(";loop_thread;" + "bt_recurse;" * 9 + "bt_leaf")
 
 
 def test_cxx_frames_demangled(progs):

@@ -3,8 +3,9 @@
  * Built -O2 -fomit-frame-pointer.  `bt_leaf` is the probed function; it prints
  * the return addresses glibc's backtrace() sees from inside it, so a test can
  * compare the probe's ubacktrace() with them, frame by frame.
- * Usage: bt_prog recurse N | lib | signal | loop N DEPTH */
+ * Usage: bt_prog recurse N | lib | signal | altstack | loop N DEPTH | threads N DEPTH */
 #include <execinfo.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,16 @@ __attribute__((noinline)) void bt_raise(void)
     __asm__ volatile("" ::: "memory");
 }
 
+static int loop_n, loop_depth;
+
+static void *loop_thread(void *arg)
+{
+    int i;
+    for (i = 0; i < loop_n; i++)
+        bt_recurse(loop_depth);
+    return arg;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "recurse";
@@ -67,6 +78,26 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "signal") == 0) {
         signal(SIGUSR1, on_usr1);
         bt_raise();
+    } else if (strcmp(mode, "altstack") == 0) {  /* the handler runs on its own stack */
+        static char alt[64 * 1024];
+        stack_t ss = { .ss_sp = alt, .ss_size = sizeof alt, .ss_flags = 0 };
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr1;
+        sa.sa_flags = SA_ONSTACK;
+        sigaltstack(&ss, NULL);
+        sigaction(SIGUSR1, &sa, NULL);
+        bt_raise();
+    } else if (strcmp(mode, "threads") == 0) {  /* 4 threads, N hits each at depth DEPTH */
+        pthread_t t[4];
+        int i;
+        print_own = 0;
+        loop_n = n;
+        loop_depth = argc > 3 ? atoi(argv[3]) : 8;
+        for (i = 0; i < 4; i++)
+            pthread_create(&t[i], NULL, loop_thread, NULL);
+        for (i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
     } else if (strcmp(mode, "loop") == 0) {  /* for benchmarks: N hits at depth DEPTH */
         int depth = argc > 3 ? atoi(argv[3]) : 20, i;
         print_own = 0;
