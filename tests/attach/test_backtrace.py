@@ -67,7 +67,8 @@ def test_deep_recursion_matches_own_backtrace(progs):
 
 def test_through_a_shared_library(progs):
     lines = _trace(f"{progs}/bt_prog lib",
-                   BT.format(f="bt_leaf") + ' probe process.function("bt_leaf") { print_ubacktrace() }')
+                   BT.format(f="bt_leaf")
+                   + ' probe process.function("bt_leaf") { print_ubacktrace() }')
     ours, own = _ours(lines), _own(lines)
     assert ours[1:] == own  # every frame, through the library and libc to _start
     assert _brief(lines)[:3] == ["bt_leaf", "bt_lib_call", "main"]
@@ -133,7 +134,8 @@ def test_symbol_functions(progs):
     lines = _trace(f"{progs}/bt_prog lib",
                    'probe process.function("bt_leaf") { a = uaddr(); '
                    'printf("%s|%s|%s|%s\\n", probefunc(), usymname(a), umodname(a), usymdata(a)); '
-                   'c = ucallers(1); printf("c %d %s\\n", strlen(c) > 2, usymname(strtol(c, 16))) }')
+                   'c = ucallers(1); '
+                   'printf("c %d %s\\n", strlen(c) > 2, usymname(strtol(c, 16))) }')
     row = [ln for ln in lines if "|" in ln][0].split("|")
     assert row[0] == row[1] == "bt_leaf"
     assert row[2] == str(progs / "bt_prog")

@@ -73,7 +73,8 @@ def svg(counts: dict[str, int], title: str = "utrace flame graph") -> str:
         "<style>text { font-family: Verdana, sans-serif; font-size: 12px; fill: black; }"
         " rect:hover { stroke: black; stroke-width: 0.5; }</style>\n",
         f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="rgb(248,248,248)"/>\n',
-        f'<text x="{WIDTH // 2}" y="24" text-anchor="middle" font-size="17">{escape(title)}</text>\n',
+        f'<text x="{WIDTH // 2}" y="24" text-anchor="middle" font-size="17">'
+        f'{escape(title)}</text>\n',
     ]
 
     def draw(n: _Node, x: float, level: int) -> None:

@@ -104,7 +104,8 @@ class Symbolizer:
     def full(self, pid: int, addr: int, ret: bool) -> str:
         s = self.lookup(pid, addr, ret)
         if s.name is None:
-            return f" 0x{addr:016x}" + (f" [{s.module}+{s.module_offset:#x}]" if s.module else "") + "\n"
+            where = f" [{s.module}+{s.module_offset:#x}]" if s.module else ""
+            return f" 0x{addr:016x}{where}\n"
         return f" 0x{addr:016x} : {s.name}+{s.offset:#x}/{s.size:#x} [{s.module}]\n"
 
     def brief(self, pid: int, addr: int, ret: bool) -> str:
