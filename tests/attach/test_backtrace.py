@@ -1,9 +1,11 @@
 """User backtraces without frame pointers: ubacktrace() against the program's own backtrace()."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -226,3 +228,31 @@ def test_symbol_strings_are_real_strings_in_the_target(progs):
     assert sb[0] == "bt_leaf+0x0 [bt_prog]"
     assert re.fullmatch(r"bt_lib_call\+0x[0-9a-f]+ \[libbtlib\.so\]", sb[1])
     assert re.fullmatch(r"main\+0x[0-9a-f]+ \[bt_prog\]", sb[2])
+
+
+GDB_FRAME = re.compile(r"^#(\d+)\s+(?:0x([0-9a-f]+) in )?(\S.*?) \(")
+
+
+@pytest.mark.parametrize("cmd, leaf", [("bt_prog recurse 6", "bt_leaf"),
+                                       ("bt_prog lib", "bt_leaf"), ("bt_cxx 4", "geo::leaf")])
+def test_frames_match_gdb(progs, cmd, leaf):
+    """gdb's `bt` at the probed function against ubacktrace() and the brief names, both
+    runs without address randomisation so the addresses are the same."""
+    need(shutil.which("gdb") is not None, "gdb")
+    need(shutil.which("setarch") is not None, "setarch (util-linux)")
+    exe, *args = cmd.split()
+    g = subprocess.run(["gdb", "-batch", "-nx", "-ex", f"break {leaf}", "-ex", "run", "-ex", "bt",
+                        "--args", str(progs / exe), *args], capture_output=True, text=True,
+                       timeout=120)
+    frames = [m.groups() for m in map(GDB_FRAME.match, g.stdout.splitlines()) if m]
+    assert len(frames) >= 3 and frames[-1][2] == "main", g.stdout + g.stderr
+    r = subprocess.run(["setarch", "x86_64", "-R", sys.executable, "-m", "utrace_py", "-c",
+                        f"{progs / exe} {' '.join(args)}", "-e",
+                        BT.format(f=leaf.split("::")[-1])],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    ours, names = _ours(lines), _brief(lines)
+    assert [int(pc, 16) for _, pc, _ in frames[1:]] == ours[1:len(frames)]
+    assert [name for _, _, name in frames] == names[:len(frames)]
