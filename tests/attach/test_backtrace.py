@@ -256,3 +256,20 @@ def test_frames_match_gdb(progs, cmd, leaf):
     ours, names = _ours(lines), _brief(lines)
     assert [int(pc, 16) for _, pc, _ in frames[1:]] == ours[1:len(frames)]
     assert [name for _, _, name in frames] == names[:len(frames)]
+
+
+def test_library_loaded_later(progs, tmp_path):
+    """A dlopen'ed plugin (three times over) is in the published table before its first
+    call: every hit's usymname()/umodname() is the real string, one key."""
+    lib, host = tmp_path / "libplug.so", tmp_path / "dl_host"
+    subprocess.run(["gcc", *FLAGS, "-shared", "-fPIC", "-o", str(lib),
+                    str(PROGS / "dl_plugin.c")], check=True, timeout=120)
+    subprocess.run(["gcc", "-O2", "-o", str(host), str(PROGS / "dl_host.c")], check=True,
+                   timeout=120)
+    lines = _trace(f"{host} {lib} 5",
+                   f'global k, n probe process("{lib}").function("plugin_fn") {{ '
+                   'k[usymname(uaddr()), umodname(uaddr())]++; '
+                   'if (n++ == 0) print_ubacktrace_brief() } '
+                   'probe end { foreach ([a, b] in k) printf("key %s %s %d\\n", a, b, k[a, b]) }')
+    assert [ln for ln in lines if ln.startswith("key ")] == [f"key plugin_fn {lib} 15"]
+    assert _brief(lines)[:2] == ["plugin_fn", "main"]

@@ -51,9 +51,15 @@ class Symbolizer:
     def note_pid(self, pid: int) -> None:
         """Read pid's modules now (while it lives: end probes may print its stacks later)."""
         try:
-            self._mods[pid] = [m for m in modules(pid) if m.kind == "elf" and m.base is not None]
+            new = [m for m in modules(pid) if m.kind == "elf" and m.base is not None]
         except OSError:
-            pass
+            return
+        # A library unloaded since keeps its place where nothing new overlaps it: stacks
+        # taken while it was there may still be printed (end probes, aggregates).
+        gone = [m for m in self._mods.get(pid, ())
+                if not any(o.contains(mp.start) or m.contains(op.start)
+                           for o in new for mp in m.mappings for op in o.mappings)]
+        self._mods[pid] = new + gone
         self._seen.clear()  # an address may now be in a library it was not in
         self._texts.clear()
         if self.default_pid is None:
