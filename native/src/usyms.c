@@ -102,10 +102,17 @@ void utr_usym_token(char *dst, int kind, const char *hexlist, int64_t addr)
     *p = 0;
 }
 
-/* print_ubacktrace() and friends: the token of this probe's backtrace. */
+/* print_ubacktrace() and friends: the token of this probe's backtrace; without
+ * a user context (begin, end, timer) stap's "<no user backtrace at PP>". */
 void utr_print_ubacktrace(utr_ctx *c, int kind)
 {
     char hex[MAXSTRINGLEN], tok[MAXSTRINGLEN];
+    if (!utr_uregs()) {
+        utr_print(c, "<no user backtrace at ");
+        utr_print(c, c->probe_point ? c->probe_point : "");
+        utr_print(c, ">\n");
+        return;
+    }
     utr_ubacktrace_str(hex);
     utr_usym_token(tok, kind, hex, 0);
     utr_print(c, tok);

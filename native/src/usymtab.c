@@ -236,7 +236,10 @@ void utr_usym_lines(char *dst, int kind, const char *hexlist)
         p = end;
         i++;
     }
-    if (h && __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE) == seq)
+    if (h && __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE) == seq) {
+        if (kind == 'S' && at > 0 && dst[at - 1] == '\n')
+            dst[at - 1] = 0;  /* stap copies all but the last newline */
         return;
+    }
     _utr_usym_fallback(dst, kind, hexlist, 0);
 }

@@ -222,12 +222,22 @@ def test_symbol_strings_are_real_strings_in_the_target(progs):
     assert counts["bt_leaf"] == "30" and counts["main"] == "30"
     assert counts["bt_recurse"] == "120"  # two return sites in it, one key
     assert f"eq 30 len {len(str(progs / 'bt_prog'))}" in lines
-    sb = [ln for ln in _trace(f"{progs}/bt_prog lib",
-                              'probe process.function("bt_leaf") { print(sprint_ubacktrace()) }')
+    sb = [ln for ln in _trace(f"{progs}/bt_prog lib", 'probe process.function("bt_leaf") '
+                              '{ printf("<%s>\\n", sprint_ubacktrace()) }')
           if not ln.startswith("own:")]
-    assert sb[0] == "bt_leaf+0x0 [bt_prog]"
+    assert sb[0] == "<bt_leaf+0x0 [bt_prog]"
     assert re.fullmatch(r"bt_lib_call\+0x[0-9a-f]+ \[libbtlib\.so\]", sb[1])
     assert re.fullmatch(r"main\+0x[0-9a-f]+ \[bt_prog\]", sb[2])
+    assert re.fullmatch(r"_start\+0x[0-9a-f]+ \[bt_prog\]>", sb[-1])  # no last newline
+
+
+def test_no_user_context(progs):
+    """begin and end probes have no user stack: stap's "<no user backtrace at PP>"."""
+    lines = _trace(f"{progs}/bt_prog lib",
+                   'probe begin { print_ubacktrace(); printf("[%s]\\n", ubacktrace()) } '
+                   'probe end { print_ubacktrace_brief() }')
+    assert lines[:2] == ["<no user backtrace at begin>", "[]"]
+    assert lines[-1] == "<no user backtrace at end>"
 
 
 GDB_FRAME = re.compile(r"^#(\d+)\s+(?:0x([0-9a-f]+) in )?(\S.*?) \(")

@@ -235,7 +235,10 @@ class Symbolizer:
                 addrs.append(0)
         if kind in (b"F", b"B", b"S"):
             fmt = {b"F": self.full, b"B": self.brief, b"S": self.simple}[kind]
-            return "".join(fmt(pid, a, i > 0) for i, a in enumerate(addrs)).encode()
+            text = "".join(fmt(pid, a, i > 0) for i, a in enumerate(addrs))
+            if kind == b"S":  # a string: stap copies all but the last newline
+                text = text.removesuffix("\n")
+            return text.encode()
         if kind == b"Y":
             return "".join(f" {w} : {self.data(pid, a, i > 0)}\n"
                            for i, (w, a) in enumerate(zip(words, addrs))).encode()
