@@ -67,6 +67,9 @@ class Symbolizer:
 
     def _module(self, pid: int, addr: int) -> Module | None:
         pids = [pid] if pid > 0 else [p for p in (self.default_pid, *self._mods) if p]
+        if pid > 0 and pid not in self._mods and not os.path.exists(f"/proc/{pid}/maps") \
+                and self.default_pid is not None:
+            pids.append(self.default_pid)  # a forked child gone since: its parent's layout
         for p in pids:
             for m in self._mods.get(p, ()):
                 if m.contains(addr):
