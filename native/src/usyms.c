@@ -113,6 +113,13 @@ void utr_print_ubacktrace(utr_ctx *c, int kind)
         utr_print(c, ">\n");
         return;
     }
+    if (kind == 'F' && utr_uregs()->rip == 0 && _utr_ret_func) {
+        /* a return probe: stap names the function left, then where it returned */
+        utr_print(c, "Returning from: ");
+        utr_usym_token(tok, kind, NULL, (int64_t)_utr_ret_func);
+        utr_print(c, tok);
+        utr_print(c, "Returning to  : ");
+    }
     utr_ubacktrace_str(hex);
     utr_usym_token(tok, kind, hex, 0);
     utr_print(c, tok);

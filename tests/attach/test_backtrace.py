@@ -130,6 +130,12 @@ def test_return_probed_frames_show_real_callers(progs):
                  'probe process.function("bt_recurse").return { if ($return == 1) '
                  'print_ubacktrace_brief() }')
     assert _brief(ret)[:4] == ["bt_recurse"] * 3 + ["main"]
+    full = _trace(f"{progs}/bt_prog recurse 4",
+                  'probe process.function("bt_recurse").return { if ($return == 1) '
+                  'print_ubacktrace() }')
+    assert re.fullmatch(r"Returning from:  0x[0-9a-f]{16} : bt_recurse\+0x0/0x[0-9a-f]+ \[.*\]",
+                        full[1]), full
+    assert re.fullmatch(r"Returning to  :  0x[0-9a-f]{16} : bt_recurse\+0x[0-9a-f]+/.*", full[2])
 
 
 def test_symbol_functions(progs):
