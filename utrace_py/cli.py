@@ -45,6 +45,14 @@ Options:
   --dump-functions      list the tapset functions (with -v: what each does)
   --dump-probe-types    list the probe point forms the runtime accepts
   --dump-probe-aliases  list the probe aliases the tapsets define
+  --folded FILE   write the script's stack aggregates (globals indexed by
+                  ubacktrace(), e.g. stacks[ubacktrace()] <<< 1) to FILE as
+                  folded stacks, one "root;...;leaf count" line each
+  --flamegraph FILE
+                  draw the same stacks as an SVG flame graph in FILE
+  -d MODULE, --ldd
+                  accepted for compatibility: every mapped module's symbols
+                  and unwind data are found without them
   -h, --help      this text
   -V, --version   version
 
@@ -95,6 +103,13 @@ def parse_args(argv: list[str]):
                 o.dump = name
             elif name == "no-global-var-display":
                 o.global_display = False
+            elif name in ("folded", "flamegraph"):
+                if not val:  # "--flamegraph FILE" as well as "--flamegraph=FILE"
+                    i += 1
+                    if i >= len(argv):
+                        raise UsageError(f"ERROR: option '--{name}' requires a file name")
+                    val = argv[i]
+                setattr(o, name, val)
             elif name in ("ldd", "all-modules", "suppress-time-limits", "color", "colour"):
                 if name == "suppress-time-limits":
                     o.defines += [("MAXACTION", "1000000000"), ("MAXTRYLOCK", "1000000000")]

@@ -28,6 +28,8 @@ class Options:
     unoptimized: bool = False
     runtime: str = "user"
     global_display: bool = True
+    folded: str | None = None      # --folded=FILE: stack aggregates as folded stacks
+    flamegraph: str | None = None  # --flamegraph=FILE: and drawn as an SVG flame graph
     command: str | None = None
     pid: int | None = None
     force: bool = False  # --force: attach despite a seccomp filter; as root, non-dumpable
@@ -106,7 +108,8 @@ def run(opts: Options) -> int:
         _apply_global_overrides(user, opts)
         program = elaborate(user, library, runtime=opts.runtime,
                             global_display=opts.global_display and opts.last_pass > 2,
-                            target_exe=_target_exe(opts))
+                            target_exe=_target_exe(opts),
+                            fold_stacks=bool(opts.folded or opts.flamegraph))
     except ScriptError as e:
         sys.stderr.write(e.render())
         _warn_unused_args(opts, used_args, None)
@@ -214,6 +217,8 @@ def _pass5(opts: Options, so: Path, probes: list) -> int:
                           "(system-wide process probes are the kernel runtime's)")
     sess = Session(so, probes, out, opts.args, opts.timeout, opts.verbose,
                    command=opts.command, pid=opts.pid, force=opts.force)
+    if opts.folded or opts.flamegraph:
+        sess.fold_to(opts.folded, opts.flamegraph)
     try:
         rc = sess.run()
     finally:
@@ -237,6 +242,7 @@ def _manifest_key(opts: Options) -> str:
     for part in (__version__, opts.script_text, opts.script_name, repr(opts.args),
                  repr(opts.defines), repr(opts.guru), repr(opts.globals_set),
                  repr(opts.include), opts.runtime, repr(opts.global_display),
+                 repr((opts.folded is not None, opts.flamegraph is not None)),
                  platform.release(), os.environ.get("SYSTEMTAP_TAPSET", ""),
                  _file_stamp(_target_exe(opts) or "")):
         h.update(part.encode("utf-8", "surrogateescape"))

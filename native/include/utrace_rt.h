@@ -59,6 +59,9 @@
                             a function("*").call+.return on libc takes ~6000 */
 #endif
 #define UTR_SITE_PPLEN 256
+#ifndef UTR_USYMTAB_BYTES
+#define UTR_USYMTAB_BYTES (4u << 20) /* each half of the published symbol table (usymtab.c) */
+#endif
 #define UTR_SITE_PROBES 13 /* probes one site runs */
 #ifndef UTR_SHADOW_DEPTH
 #define UTR_SHADOW_DEPTH 4096 /* pending return probes per thread */
@@ -200,6 +203,14 @@ int64_t utr_ctx_claim_for(int32_t tid, int32_t pid);
 int64_t utr_tls_offset(void);
 /* Set by the tracer before begin probes run: argv of the script (for argv/argc). */
 void utr_set_script_args(int32_t argc, const char **argv);
+/* The symbol table for in-target usymname() & co (usymtab.c): bytes of one half (0:
+ * the script uses none of those functions); begin returns the region offset of the
+ * half to write (its first 4 bytes are the runtime's), commit makes it active;
+ * wanted is 1 when the script uses the table, | 2 when a lookup missed since. */
+uint64_t utr_usymtab_bytes(void);
+uint64_t utr_usymtab_begin(void);
+void utr_usymtab_commit(void);
+int32_t utr_usymtab_wanted(void);
 /* UTR_CDEF_END */
 
 /* Registers of the probed thread at a patched site, as the trampoline pushed them
@@ -214,6 +225,16 @@ struct utrace_regs {
 /* The registers of the site the running handler was entered through, NULL for
  * probes that run without one (begin, end, timer, process.begin/end). */
 const struct utrace_regs *utr_uregs(void);
+
+/* User backtraces (unwind.c): the pcs of the stack of the thread whose registers
+ * are r, from .eh_frame CFI, frame 0 first (the probed pc); at most max.  Return
+ * addresses hijacked by return probes are reported as the real ones. */
+#ifndef MAXBACKTRACE
+#define MAXBACKTRACE 20
+#endif
+int utr_unwind_regs(const struct utrace_regs *r, uint64_t *pcs, int max);
+/* Same for the probe running now (0 frames without a site: begin, end, timer). */
+int utr_ubacktrace_pcs(uint64_t *pcs, int max);
 
 /* ---- Region header -------------------------------------------------- */
 
@@ -239,6 +260,9 @@ typedef struct utr_region_hdr {
     uint64_t sitedesc_off;   /* UTR_MAX_SITES struct utr_site_desc */
     int64_t ret_overflow_count;
     int64_t ret_unwound_count;
+    uint64_t usymtab_off;    /* two halves of UTR_USYMTAB_BYTES, 0 when not wanted */
+    int32_t usym_active;     /* 0 none published, 1 or 2: the half in use */
+    int32_t usym_stale;      /* a lookup found no answer: the tracer should republish */
 } utr_region_hdr;
 
 #define UTR_REGION_MAGIC 0x7574726163655231ull /* "utraceR1" */
@@ -350,6 +374,20 @@ int utr_uset_arg(utr_ctx *c, int64_t n, int64_t val, int size, uint64_t *stack_a
 /* ---- Output ------------------------------------------------------------ */
 
 void utr_print(utr_ctx *c, const char *s);
+/* Backtraces as strings (usyms.c): ubacktrace()'s "0x.. 0x.." (MAXSTRINGLEN), the
+ * callers from frame 1 (n of them, all when n < 0), the token the tracer turns
+ * into symbol text of `kind` (usyms.py), and print_ubacktrace()'s output. */
+void utr_ubacktrace_str(char *dst);
+void utr_ucallers_str(char *dst, int64_t n);
+void utr_usym_token(char *dst, int kind, const char *hexlist, int64_t addr);
+void utr_print_ubacktrace(utr_ctx *c, int kind);
+/* In-target symbol text from the published table (usymtab.c), the token when it
+ * cannot answer: kind 'N' usymname, 'D' usymdata, 'M' umodname of addr; lines of
+ * 'S' sprint_ubacktrace or 'Y' sprint_usyms for a hex list.  want: a tapset that
+ * uses them asks for the table (from a constructor, before the region exists). */
+void utr_usym_text(char *dst, int kind, int64_t addr);
+void utr_usym_lines(char *dst, int kind, const char *hexlist);
+void utr_usymtab_want(void);
 void utr_print_n(utr_ctx *c, const char *s, uint32_t n);
 void utr_print_long(utr_ctx *c, int64_t v);       /* print(v): decimal */
 /* printf with SystemTap conversions; fmt was checked in pass 2 against args. */

@@ -48,7 +48,8 @@ uint64_t utr_runtime_region_size(void)
     /* each allocation may lose up to 63 bytes to alignment */
     return _UTR_HDR_SIZE + _UTR_RING_BYTES + 64 + _utr_ctx_pool_bytes() + 64 +
            (uint64_t)UTR_MAX_SITES * UTR_SITE_PPLEN + 64 +
-           (uint64_t)UTR_MAX_SITES * sizeof(utr_site_desc) + 64 + 4096;
+           (uint64_t)UTR_MAX_SITES * sizeof(utr_site_desc) + 64 + 4096 +
+           2 * utr_usymtab_bytes() + 64;
 }
 
 int utr_region_init(void *base, uint64_t size, int creator)
@@ -75,6 +76,11 @@ int utr_region_init(void *base, uint64_t size, int creator)
         h->sitedesc_off = utr_region_alloc((uint64_t)UTR_MAX_SITES * sizeof(utr_site_desc));
         if (!h->sitedesc_off)
             return -1;
+        if (utr_usymtab_bytes()) {  /* untouched pages of the memfd cost nothing */
+            h->usymtab_off = utr_region_alloc(2 * utr_usymtab_bytes());
+            if (!h->usymtab_off)
+                return -1;
+        }
         __atomic_store_n(&h->magic, UTR_REGION_MAGIC, __ATOMIC_RELEASE);
         return 0;
     }

@@ -27,6 +27,7 @@ typedef struct {
     int32_t ret_site;
     int32_t flags;
     int64_t vals[UTR_ENTRY_VALS];  /* @entry(expr) values of this call */
+    uint64_t func;      /* the function's entry, for print_ubacktrace's "Returning from" */
 } _utr_shadow_ent;
 
 #define _UTR_SCRATCH_SLOTS 8
@@ -45,6 +46,7 @@ typedef struct {
 } _utr_shadow;
 
 uint64_t utr_ret_tramp_addr;
+_UTR_TLS uint64_t _utr_ret_func;
 static _UTR_TLS _utr_shadow *_utr_tls_shadow;
 static pthread_key_t _utr_shadow_key;
 static int _utr_shadow_key_ok;
@@ -190,6 +192,7 @@ void _utr_hijack(int32_t ret_site, struct utrace_regs *regs)
     e->orig = *slot;   /* the trampoline itself after a tail call: both exits run */
     e->ret_site = ret_site;
     e->flags = 0;
+    e->func = regs->rip;
     memcpy(e->vals, s->pending, sizeof(e->vals));
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     *slot = tramp;
@@ -224,6 +227,7 @@ void utr_return_hit(uint64_t unused, struct utrace_regs *regs)
     _utr_shadow *s = _utr_tls_shadow;
     uint64_t cur = regs->rsp;
     int32_t i, ret_site;
+    uint64_t func, outer = _utr_ret_func;
     (void)unused;
     _utr_in_runtime++;
     saved = *_utr_errno_ptr();
@@ -236,16 +240,19 @@ void utr_return_hit(uint64_t unused, struct utrace_regs *regs)
         _utr_lost(cur);
     *(uint64_t *)cur = s->e[i].orig;
     ret_site = s->e[i].ret_site;
+    func = s->e[i].func;
     memcpy(s->current, s->e[i].vals, sizeof(s->current));
     _utr_remove(s, (uint32_t)i, cur);
     /* The return trampoline reports the function's address as the site's rip. */
     regs->rip = 0;
+    _utr_ret_func = func;
     if (utr_base && utr_state() == UTR_ST_RUNNING) {
         if (nested)  /* the real address is back; the probe itself would nest */
             _utr_count_nested();
         else
             _utr_run_site(ret_site, regs);
     }
+    _utr_ret_func = outer;
     if (UTR_UNLIKELY(_utr_shadow_dead) && s->depth == 0) {  /* see _utr_shadow_free */
         _utr_tls_shadow = NULL;
         _utr_raw_syscall(SYS_munmap, (long)s, (long)_utr_shadow_bytes(), 0, 0, 0, 0);
@@ -295,4 +302,19 @@ void _utr_unwind_hook(int32_t hook, struct utrace_regs *regs)
             }
         }
     }
+}
+
+/* The real return address of the hijacked frame whose return address lives at
+ * `slot` (the unwinder meets the trampoline there), 0 when none is known.  A
+ * tail call's chain holds the trampoline in the newer entry: keep looking. */
+uint64_t _utr_ret_orig(uint64_t slot)
+{
+    const _utr_shadow *s = _utr_tls_shadow;
+    int32_t i;
+    if (!s)
+        return 0;
+    for (i = (int32_t)s->depth - 1; i >= 0; i--)
+        if (s->e[i].slot == slot && s->e[i].orig != utr_ret_tramp_addr)
+            return s->e[i].orig;
+    return 0;
 }

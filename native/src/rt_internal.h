@@ -135,6 +135,11 @@ extern __thread const char *_utr_site_pp __attribute__((tls_model("initial-exec"
  * argument (retprobe.c); NULL when it cannot be had. */
 #define UTR_SCRATCH_BYTES 160
 void *_utr_thread_scratch(void);
+/* The real return address behind a return-probe hijack whose slot is `slot`
+ * (retprobe.c; 0 when unknown), for the unwinder (unwind.c). */
+uint64_t _utr_ret_orig(uint64_t slot);
+/* The entry address of the function whose return probes are running (retprobe.c). */
+extern __thread uint64_t _utr_ret_func __attribute__((tls_model("initial-exec")));
 /* The trap tier's hooks on the C library's signal-mask calls (trap.c). */
 void _utr_trap_hook(int32_t hook, struct utrace_regs *regs);
 

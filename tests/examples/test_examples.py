@@ -237,3 +237,21 @@ def test_cxxexcept(tmp_path):
     out = run_example("cxxexcept.stp", f"{exe} throw 50")
     assert out[-2].split() == ["THROWN", "CAUGHT", "TYPE"]
     assert out[-1].split() == ["100", "100", "St13runtime_error"]  # two throws per round
+
+
+def test_ustacks(tmp_path):
+    need(shutil.which("gcc") is not None, "gcc")
+    exe, svg = tmp_path / "calls", tmp_path / "out.svg"
+    subprocess.run(["gcc", "-O2", "-o", str(exe), str(ROOT / "tests" / "testprogs" / "att_calls.c")],
+                   check=True, timeout=120)
+    r = run_utrace(["--flamegraph", str(svg), "-c", f"{exe} 1000", str(EXAMPLES / "ustacks.stp"),
+                    "work"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == "sum 1499600"
+    assert out[1] == "900 calls from:"  # work() straight from main
+    assert out[2].split(" : ")[1].startswith("work+0x0/") and "main+" in out[3]
+    second = out.index("100 calls from:")  # and through other()
+    assert out[second + 2].split(" : ")[1].startswith("other+")
+    drawn = svg.read_text()
+    assert "work (900 samples, 90.00%)" in drawn and "other (100 samples, 10.00%)" in drawn

@@ -24,7 +24,8 @@ class Program:
 
 
 def elaborate(user: A.StapFile, library: TapsetLibrary, *, runtime: str = "user",
-              global_display: bool = True, target_exe: str | None = None) -> Program:
+              global_display: bool = True, target_exe: str | None = None,
+              fold_stacks: bool = False) -> Program:
     aliases = list(user.aliases)
     for path in library.alias_files:
         aliases.extend(library.parse(path).aliases)
@@ -58,6 +59,15 @@ def elaborate(user: A.StapFile, library: TapsetLibrary, *, runtime: str = "user"
         add(resolver.pulled_files[done - 1].probes, True)
 
     TypeChecker(probes, resolver.used_functions()).run()
+
+    if fold_stacks:  # --folded/--flamegraph: hand every stack aggregate to the tracer
+        stacks = stack_globals(probes, resolver.used_functions())
+        if not stacks:
+            raise SemanticError("--folded/--flamegraph need a global array indexed by "
+                                "ubacktrace() or ucallers(), e.g. stacks[ubacktrace()] <<< 1")
+        add(parse_text("".join(fold_probe(g) for g in stacks), "<flame graph>",
+                       tapset=True).probes, True)
+        TypeChecker(probes, resolver.used_functions()).run()
 
     if global_display:
         shown = unread_written_globals(probes, resolver.used_functions(), user.globals)
@@ -126,3 +136,25 @@ def display_probe(g: A.VarDecl) -> str:
     else:
         code += "," + value
     return code + ")\n}\n"
+
+
+def stack_globals(probes: list[DerivedProbe], functions: list[A.FunctionDecl]) -> list[A.VarDecl]:
+    """Globals with one string key some probe indexes by ubacktrace()/ucallers() directly."""
+    from .walk import walk
+    found: dict[int, A.VarDecl] = {}
+    bodies = [p.body for p in probes] + [f.body for f in functions if isinstance(f.body, A.Block)]
+    for b in bodies:
+        for n in walk(b):
+            if (isinstance(n, A.ArrayIndex) and isinstance(n.base, A.Symbol)
+                    and n.base.referent is not None and n.base.referent.is_global
+                    and len(n.indexes) == 1 and isinstance(n.indexes[0], A.FunctionCall)
+                    and n.indexes[0].name in ("ubacktrace", "ucallers")
+                    and n.base.referent.type in (A.STATS, A.LONG)):
+                found.setdefault(id(n.base.referent), n.base.referent)
+    return list(found.values())
+
+
+def fold_probe(g: A.VarDecl) -> str:
+    """An end probe handing each stack of g and its count to the tracer's folder."""
+    value = f"@count({g.name}[__s])" if g.type == A.STATS else f"{g.name}[__s]"
+    return f"probe end {{\nforeach (__s in {g.name})\n__utr_fold(__s, {value})\n}}\n"

@@ -592,6 +592,9 @@ class Follower:
         if self.s.verbose:
             for ln in lines:
                 self.s.err.write(f"Pass 5: process {proc.pid}: {ln}\n".encode())
+        if proc.pid == self.s.usyms.default_pid:  # its symbols, before the library runs
+            self.s.usyms.note_pid(proc.pid)
+            self.s.usyms.publish(self.s.lib, self.s.mm, force=True)
         return True
 
     def _place_dl_hook(self, proc: Proc) -> None:

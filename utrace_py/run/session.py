@@ -162,17 +162,42 @@ class Session:
         self.drainbuf = self.f.new("char[]", 1 << 20)
         self._drain_stream = self.f.new("int32_t *")
         self.saw_error = False
+        from .usyms import Symbolizer
+        self.usyms = Symbolizer()  # symbol text of the tokens handlers print
 
     # -- output ---------------------------------------------------------------
-    def drain(self) -> None:
+    def fold_to(self, folded: str | None, flamegraph: str | None) -> None:
+        """Collect the stacks the script's fold probes hand over; written at the end."""
+        from .flamegraph import Folded
+        self._folded = Folded()
+        self._fold_files = (folded, flamegraph)
+        self.usyms.fold = self._folded.add
+
+    def _write_folds(self) -> None:
+        from .flamegraph import svg
+        folded, flamegraph = self._fold_files
+        try:
+            if folded:
+                Path(folded).write_text(self._folded.text())
+            if flamegraph:
+                Path(flamegraph).write_text(svg(self._folded.counts))
+        except OSError as e:
+            raise SystemFailure("writing the folded stacks or the flame graph", e.errno,
+                                os.getpid(), e.filename) from None
+
+    def drain(self, final: bool = False) -> None:
         """Write what the rings hold: runs of stdout records in one write each (the
-        runtime strips their headers), error records one at a time, in order."""
+        runtime strips their headers), error records one at a time, in order.
+        Symbol tokens (usyms.py) become text here."""
         stream = self._drain_stream
+        self.usyms.publish(self.lib, self.mm)
         for _ in range(256):  # a target writing faster than this drains: back next turn
             n = int(self.lib.utr_drain_stream(self.drainbuf, len(self.drainbuf), stream))
             if stream[0] == 0:
                 break
             data = self.f.buffer(self.drainbuf, n)[:]
+            if b"\x1d" in data or self.usyms.pending:
+                data = self.usyms.expand(data, final=stream[0] == ERR)
             if stream[0] == ERR:
                 if data.startswith(b"ERROR:"):
                     self.saw_error = True
@@ -181,6 +206,8 @@ class Session:
                 self.err.flush()
             else:
                 self.out.write(data)
+        if final and self.usyms.pending:
+            self.out.write(self.usyms.expand(b"", final=True))
         self.out.flush()
 
     # -- probes ---------------------------------------------------------------
@@ -230,7 +257,9 @@ class Session:
         else:
             self._run_kind("end", ST_STOPPING)
         lib.utr_set_state(ST_DONE)
-        self.drain()
+        self.drain(final=True)
+        if self.usyms.fold is not None:
+            self._write_folds()
         self._final_warnings()
         return 1 if (self.saw_error or lib.utr_error_count() > 0) else 0
 
@@ -250,8 +279,10 @@ class Session:
                                f"{(time.monotonic() - t0) * 1000:.1f} ms\n".encode())
             self.target = t
             self.lib.utr_set_target_pid(t.pid)
+            self.usyms.note_pid(t.pid)
             from .follow import function_probes
             lines = t.arm(function_probes(self.probes, t.identity, t.identity.exe), self._sites)
+            self.usyms.publish(self.lib, self.mm, force=True)
             if self.verbose:
                 for ln in lines:
                     self.err.write(f"Pass 5: {ln}\n".encode())
