@@ -202,7 +202,8 @@ def _choose_range(choice: SiteChoice, insns: list[Insn], start: int, bad: int | 
                             if _is_unbounded_indirect_jump(i, insns[max(0, n - _LOOKBACK):n])]
     if choice.inside_targets:
         a, t = choice.inside_targets[0]
-        choice.reason = (f"branch at {a:#x} targets {t:#x}, inside the displaced range "
+        src = f"branch at {a:#x}" if a else "a branch in other code of the module"
+        choice.reason = (f"{src} targets {t:#x}, inside the displaced range "
                          f"{site:#x}..{end:#x} (T-2)")
         return choice
     covered_sites = [s for s in other_sites if site < s < end]

@@ -1,6 +1,7 @@
 """process.function entry probes through jump trampolines: exact counts, target unchanged."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -152,3 +153,43 @@ def test_unmatched_and_doubly_probed_functions_are_reported(progs):
     assert "1 probe sites: 1 on the jump tier, 0 refused" in r.stderr
     assert (f'WARNING: process("{exe}").function("no_such_function") matched no function'
             in r.stderr)
+
+
+FOREIGN_JUMP = r"""
+#include <stdio.h>
+/* stub() ends in a jump to the second instruction of f(), as glibc's mempcpy does
+ * into memmove: a jump patch over f's first bytes would be entered mid-way. */
+__asm__(".text\n.globl stub\n.type stub,@function\nstub:\n.cfi_startproc\n"
+        "  mov %rdi, %rax\n  add $100, %rax\n  jmp f_second\n.cfi_endproc\n.size stub, .-stub\n"
+        ".globl f\n.type f,@function\nf:\n.cfi_startproc\n  mov %rdi, %rax\n"
+        "f_second:\n  add $2, %rax\n  add $3, %rax\n  nop\n  nop\n  nop\n  ret\n"
+        ".cfi_endproc\n.size f, .-f\n");
+long stub(long);
+long f(long);
+int main(void)
+{
+    long s = 0;
+    for (long i = 0; i < 10; i++)
+        s += stub(i) + f(i);
+    printf("sum %ld\n", s);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("strip", [False, True])
+def test_a_jump_from_another_function_into_the_patch_is_seen(tmp_path, strip):
+    """The whole module's branches are swept (from its unwind table, also when stripped),
+    not only the probed function's own."""
+    exe = tmp_path / "fj"
+    subprocess.run(["gcc", "-O1", "-rdynamic", "-o", str(exe), "-x", "c", "-"],
+                   input=FOREIGN_JUMP.encode(), check=True, timeout=120)
+    if strip:  # as Debian ships binaries: .dynsym (f is exported) and .eh_frame only
+        subprocess.run(["strip", "-s", str(exe)], check=True)
+    plain = subprocess.run([str(exe)], capture_output=True, text=True).stdout
+    r = run_utrace(["-v", "-c", str(exe), "-e",
+                    'global n probe process.function("f") { n++ } probe end { printf("n %d\\n", n) }'])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [plain.strip(), "n 10"]  # stub's jump is not f's entry
+    assert re.search(r"site f at 0x[0-9a-f]+: trap \(a branch in other code of the module "
+                     r"targets 0x[0-9a-f]+, inside the displaced range", r.stderr), r.stderr

@@ -103,7 +103,9 @@ def test_python311_gc_markers(tmp_path):
             (ln.split() for ln in r.stdout.splitlines() if ln.startswith("ours "))}
     assert theirs and ours == theirs
     assert f"done {sum(theirs.values())}" in r.stdout  # every start has its done
-    assert re.search(r"site gc__start at 0x[0-9a-f]+: (jump|trap)", r.stderr)
+    # Debian strips it: the function comes from .eh_frame, the module-wide branch index
+    # proves the patch safe, so the marker gets a jump, not a trap
+    assert re.search(r"site gc__start at 0x[0-9a-f]+: jump", r.stderr), r.stderr
 
 
 def test_listing_markers_and_functions(sdt_progs):

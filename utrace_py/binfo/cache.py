@@ -42,7 +42,7 @@ def entry_path(elf: ElfFile, kind: str) -> Path:
     return binfo_cache_dir() / _entry_name(elf, kind)
 
 
-def load_rows(elf: ElfFile, kind: str) -> list[tuple] | None:
+def load_rows(elf: ElfFile, kind: str, width: int = 7) -> list[tuple] | None:
     """The cached rows for this file and table kind, or None on a miss or a stale entry.
 
     Raises CacheError for an entry not owned by the user or writable by others.
@@ -69,7 +69,7 @@ def load_rows(elf: ElfFile, kind: str) -> list[tuple] | None:
     if fmt != FORMAT or bid != elf.build_id or size != elf.size or mtime != elf.mtime_ns:
         return None
     if not isinstance(rows, list) or (rows and not (isinstance(rows[0], tuple) and
-                                                    len(rows[0]) == 7)):
+                                                    len(rows[0]) == width)):
         return None
     return rows
 

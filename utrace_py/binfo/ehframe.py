@@ -80,20 +80,6 @@ class EhFrameIndex:
             return None
         return (start, size) if start <= vaddr < start + size else None
 
-    def ranges_in(self, lo: int, hi: int) -> list[tuple[int, int]]:
-        """(start, size) of every FDE that overlaps [lo, hi) (link-time addresses)."""
-        out = []
-        i = max(bisect.bisect_right(self.starts, lo) - 1, 0)
-        while i < len(self.starts) and self.starts[i] < hi:
-            try:
-                start, size = self._fde_range(self.fdes[i])
-            except (ValueError, struct.error, IndexError):
-                start, size = 0, 0
-            if size and start + size > lo:
-                out.append((start, size))
-            i += 1
-        return out
-
     def _fde_range(self, fde_vaddr: int) -> tuple[int, int]:
         r = self.frame
         pos = fde_vaddr - r.vaddr
@@ -153,7 +139,3 @@ def function_extent(path: str, vaddr: int) -> tuple[int, int] | None:
     """(start, size) of the function holding link-time address vaddr, from its unwind info."""
     return _index(path).extent(vaddr)
 
-
-def fde_ranges(path: str, lo: int, hi: int) -> list[tuple[int, int]]:
-    """(start, size) of the functions (FDEs) overlapping link-time [lo, hi)."""
-    return _index(path).ranges_in(lo, hi)

@@ -136,9 +136,9 @@ class _Group:
     note: str = ""  # shown with the tier: how an IFUNC was resolved
     kind: str = "function"  # or "plt": pp() says process(...).plt("NAME"); or "mark"
     func: tuple[int, int] | None = None  # a mark: the containing function (start, size)
-    extra: tuple[int, ...] = ()          # a mark: branch targets of its other fragments
+    extra: tuple[int, ...] = ()          # a mark: branches from the module into its patch
     readable: str = ""  # the module's file as this process sees it, and its load bias:
-    base: int = 0       # for the neighbouring code's branches (_neighbour_targets)
+    base: int = 0       # for the other code's branches into it (_foreign_targets)
     entry: list[int] = field(default_factory=list)
     ret: list[int] = field(default_factory=list)
     hook: int = 0
@@ -336,7 +336,7 @@ def _arm_group(tr, g: _Group, table, ctx: _ArmContext, sites: dict[int, int]) ->
         result = _arm_mark(tr, site, g, ctx)
     else:
         result = _arm_one(tr, site, g.name, g.addr, g.size, ctx,
-                          _neighbour_targets(tr, g) if g.readable else ())
+                          _foreign_targets(g.readable, g.base, g.addr) if g.readable else ())
     if g.note:
         result.reason = g.note + ("; " + result.reason if result.reason else "")
     result.probe = first
@@ -440,18 +440,18 @@ def _group_mark(tr, p, mods, main, groups: dict, report: ArmReport) -> None:
         report.pending_sems.append((mod.base + p.mark_sem, addr))
     g = groups.get(addr)
     if g is None:
-        func, extra = None, ()
-        table = symbol_table(mod.readable_path)
-        fn = table.containing(p.mark_pc)
+        func = None
+        fn = symbol_table(mod.readable_path).containing(p.mark_pc)
         if fn is not None and fn.size > 0:
             func = (mod.base + fn.address, fn.size)
-            # GCC's f.cold branches back into f: its branches count too
-            from injector.x86_64.sites import direct_branch_targets
-            for cold in table.match(f"{fn.name}.cold*") if "." not in fn.name else []:
-                code = tr.read(mod.base + cold.address, cold.size)
-                extra += direct_branch_targets(code, mod.base + cold.address)
+        else:  # a stripped binary (Debian's): the unwind table knows the function
+            from ..binfo.ehframe import function_extent
+            ext = function_extent(mod.readable_path, p.mark_pc)
+            if ext is not None:
+                func = (mod.base + ext[0], ext[1])
         g = groups[addr] = _Group(None, p.target_path, p.function, addr, 1, where, "mark",
-                                  func=func, extra=extra)
+                                  func=func, extra=_foreign_targets(mod.readable_path, mod.base,
+                                                                    addr))
     if p.index not in g.entry:
         g.entry.append(p.index)
 
@@ -462,8 +462,8 @@ def _arm_mark(tr, site_id: int, g: _Group, ctx: _ArmContext) -> Site:
     from injector.x86_64 import sites as xsites
     if g.func is None:
         return _arm_trap(tr, site_id, g.name, g.addr, tr.read(g.addr, 16),
-                         "the containing function is unknown (no symbol table): a jump "
-                         "could cover another fragment's branch target", ctx)
+                         "the containing function is unknown (no symbol and no unwind "
+                         "entry): its branches cannot be swept", ctx)
     start, size = g.func
     code = tr.read(start, size)
     choice = xsites.choose_site_at(code, start, size, g.addr, extra_targets=g.extra)
@@ -528,44 +528,22 @@ def _arm_one(tr, site_id: int, name: str, addr: int, size: int, ctx: _ArmContext
     return _place(tr, site_id, name, addr, choice, code, addr, ctx)
 
 
-# Hand-written assembly jumps from one function into another's first instructions:
-# glibc's __mempcpy_*_erms is `mov; add; jmp` to just past the first instruction of
-# the __memmove_* that follows it.  The functions around a site are swept too, from
-# the file's bytes (the process's may carry our patches by then), once per function.
-_NEIGHBOURHOOD = 512
-_SWEEP_MAX = 16384
-_fde_targets: dict[tuple[str, int], tuple[int, ...]] = {}
+# Code jumps into other functions: hand-written assembly into another's first
+# instructions (glibc's __mempcpy_*_erms is `mov; add; jmp` to just past the first
+# instruction of the __memmove_* that follows it), GCC's f.cold back into f.  So a
+# site is checked against the direct branches of the whole module (binfo/branchindex).
+_PATCH_MAX = 16  # no patch covers more: a jmp rel32 over whole instructions
 
 
-def _neighbour_targets(tr, g: _Group) -> tuple[int, ...]:
-    """Direct branch targets inside g's first bytes from the code around it."""
-    from injector.x86_64.sites import direct_branch_targets
-    from ..binfo.ehframe import fde_ranges
-    from ..binfo.elf import ElfError, ElfFile
-    link = g.addr - g.base
-    lo, hi = link - _NEIGHBOURHOOD, link + g.size + _NEIGHBOURHOOD
+def _foreign_targets(readable: str, base: int, addr: int) -> tuple[int, ...]:
+    """Direct branch targets inside [addr+1, addr+16) from anywhere in the module."""
+    from ..binfo.branchindex import targets_between
+    from ..binfo.elf import ElfError
+    link = addr - base
     try:
-        ranges = fde_ranges(g.readable, lo, hi)
+        return tuple(base + t for t in targets_between(readable, link, link + _PATCH_MAX))
     except (ElfError, OSError):
         return ()
-    out: list[int] = []
-    elf = None
-    for start, n in ranges:
-        if start == link:
-            continue
-        key = (g.readable, start)
-        targets = _fde_targets.get(key)
-        if targets is None:
-            try:
-                elf = elf or ElfFile(g.readable)
-                targets = direct_branch_targets(elf.read_vaddr(start, min(n, _SWEEP_MAX)), start)
-            except (ElfError, OSError, ValueError):
-                targets = ()
-            _fde_targets[key] = targets
-        out += (g.base + t for t in targets if link < t < link + 16)
-    if elf is not None:
-        elf.close()
-    return tuple(out)
 
 
 def _place(tr, site_id: int, name: str, addr: int, choice, code: bytes, start: int,
