@@ -32,7 +32,10 @@ Options:
   -u              unoptimized translation (accepted)
   --runtime=user|kmod
                   user (default): in-process probes, no root;
-                  kmod: kernel module (not supported yet)
+                  kmod: kernel module, system-wide probes (root)
+  -r KVER         (kmod) build for kernel KVER (/lib/modules/KVER/build)
+  --run-module=FILE.ko
+                  (kmod) run a module built with --runtime=kmod -p4
   --no-global-var-display
                   do not print written-but-unread globals at exit
   -h, --help      this text
@@ -72,6 +75,12 @@ def parse_args(argv: list[str]):
                 if val not in ("user", "kmod", "dyninst", "kernel"):
                     raise UsageError(f"ERROR: Invalid --runtime mode '{val}' (expected user or kmod)")
                 o.runtime = {"dyninst": "user", "kernel": "kmod"}.get(val, val)
+            elif name == "run-module":
+                # staprun's job: pass 5 of a module built earlier (utrace --runtime=kmod -p4)
+                if not val:
+                    raise UsageError("ERROR: --run-module=FILE.ko needs a module file")
+                o.run_module = val
+                o.runtime = "kmod"
             elif name == "no-global-var-display":
                 o.global_display = False
             elif name in ("ldd", "all-modules", "suppress-time-limits", "color", "colour"):
@@ -120,6 +129,9 @@ def parse_args(argv: list[str]):
                 o.last_pass = 2
             break
         i += 1
+    if o.run_module is not None:
+        o.args = positional
+        return o
     if script_e is not None:
         o.script_text = script_e
         o.script_name = "<input>"
@@ -175,8 +187,10 @@ def _short(o, ch: str, val: str) -> None:
             o.pid = int(val)
         except ValueError:
             raise UsageError(f"ERROR: Invalid target process ID number '{val}'") from None
-    elif ch in "rRBmd":
-        pass  # accepted for compatibility: -r KVER (kmod), -R, -B, -m, -d
+    elif ch == "r":
+        o.kernel_release = val
+    elif ch in "RBmd":
+        pass  # accepted for compatibility: -R, -B, -m, -d
     elif ch == "e":
         pass
 
