@@ -42,3 +42,14 @@ def guest(guest_pool) -> Guest:
         return guest_pool.get()
     except GuestError as e:
         pytest.fail(str(e))
+
+
+@pytest.fixture(scope="module")
+def module_guest(guest_pool) -> Guest:
+    """The guest for module-scoped fixtures (one batch job per test module)."""
+    missing = missing_parts()
+    need(not missing, "; ".join(missing))
+    try:
+        return guest_pool.get()
+    except GuestError as e:
+        pytest.fail(str(e))
