@@ -37,6 +37,9 @@ Options:
   --runtime=user|kmod
                   user (default): in-process probes, no root;
                   kmod: kernel module for system-wide probes (root)
+  -r KVER         (kmod) build for kernel KVER (/lib/modules/KVER/build)
+  --run-module=FILE.ko
+                  (kmod) run a module built with --runtime=kmod -p4
   --no-global-var-display
                   do not print written-but-unread globals at exit
   --force         -x: trace a process under a seccomp filter (an injected
@@ -101,6 +104,12 @@ def parse_args(argv: list[str]):
                 o.force = True
             elif name in ("dump-functions", "dump-probe-types", "dump-probe-aliases"):
                 o.dump = name
+            elif name == "run-module":
+                # staprun's job: pass 5 of a module built earlier (utrace --runtime=kmod -p4)
+                if not val:
+                    raise UsageError("ERROR: --run-module=FILE.ko needs a module file")
+                o.run_module = val
+                o.runtime = "kmod"
             elif name == "no-global-var-display":
                 o.global_display = False
             elif name in ("folded", "flamegraph"):
@@ -158,6 +167,9 @@ def parse_args(argv: list[str]):
         i += 1
     if o.dump:
         return o
+    if o.run_module is not None:
+        o.args = positional
+        return o
     if script_e is not None:
         o.script_text = script_e
         o.script_name = "<input>"
@@ -213,8 +225,10 @@ def _short(o, ch: str, val: str) -> None:
             o.pid = int(val)
         except ValueError:
             raise UsageError(f"ERROR: Invalid target process ID number '{val}'") from None
-    elif ch in "rRBmd":
-        pass  # accepted for compatibility: -r KVER (kmod), -R, -B, -m, -d
+    elif ch == "r":
+        o.kernel_release = val
+    elif ch in "RBmd":
+        pass  # accepted for compatibility: -R, -B, -m, -d
     elif ch == "e":
         pass
 

@@ -35,6 +35,8 @@ class Options:
     force: bool = False  # --force: attach despite a seccomp filter; as root, non-dumpable
     dump: str = ""  # --dump-functions / --dump-probe-types / --dump-probe-aliases
     list_probes: int = 0  # -l (1) or -L (2): the script is "probe POINT {}", listed
+    kernel_release: str | None = None  # -r KVER (kmod)
+    run_module: str | None = None  # --run-module=FILE.ko: pass 5 only (kmod)
 
 
 class _Timer:
@@ -57,10 +59,13 @@ def _fail_pass(n: int, what: str) -> None:
 def run(opts: Options) -> int:
     if opts.dump:
         return _dump(opts)
-    if opts.runtime == "kmod":
-        raise UtraceError("ERROR: not supported yet: --runtime=kmod (the kernel-module runtime); "
-                          "use --runtime=user")
-    if opts.last_pass == 5 and opts.command is None and opts.pid is None:
+    if opts.run_module is not None:
+        from .run.kmod import run_module
+        return run_module(Path(opts.run_module), opts)
+    if opts.runtime == "kmod" and opts.last_pass == 5:
+        from .run.kmod import check_privilege
+        check_privilege(opts.kernel_release)  # before spending passes 1-4
+    if opts.runtime == "user" and opts.last_pass == 5 and opts.command is None and opts.pid is None:
         hit = _manifest_lookup(opts)
         if hit is not None:
             so, probes, notes = hit
@@ -133,8 +138,10 @@ def run(opts: Options) -> int:
     # Pass 3
     t = _Timer()
     from .translate.emit import Translator
+    from .translate.kmod import KmodTranslator
     try:
-        csrc = Translator(program, opts.script_name).translate()
+        tr = KmodTranslator if opts.runtime == "kmod" else Translator
+        csrc = tr(program, opts.script_name).translate()
     except SemanticError as e:
         sys.stderr.write(e.render())
         _fail_pass(3, "translation")
@@ -147,6 +154,8 @@ def run(opts: Options) -> int:
 
     # Pass 4
     t = _Timer()
+    if opts.runtime == "kmod":
+        return _kmod_pass4_5(opts, csrc, t)
     from .build.compiler import build_module
     so, cached = build_module(csrc, _defines(opts))
     if opts.verbose:
@@ -182,6 +191,20 @@ def _dump(opts: Options) -> int:
             lines = reference.dump_probe_aliases(library)
     sys.stdout.write("".join(f"{x}\n" for x in lines))
     return 0
+
+
+def _kmod_pass4_5(opts: Options, csrc: str, t: _Timer) -> int:
+    from .build.kbuild import build_kmod
+    kver = opts.kernel_release or os.uname().release
+    ko, cached = build_kmod(csrc, _defines(opts), kver, opts.verbose)
+    if opts.verbose:
+        how = "using cached" if cached else "compiled C into"
+        sys.stderr.write(f"Pass 4: {how} \"{ko}\" {t.text()}\n")
+    if opts.last_pass == 4:
+        sys.stdout.write(f"{ko}\n")
+        return 0
+    from .run.kmod import run_module
+    return run_module(ko, opts)
 
 
 def _mark_fields(d) -> tuple[int, int]:

@@ -298,6 +298,13 @@ typedef struct utr_ctx {
     /* ---- runtime-private ---- */
     char fmtbuf[UTR_PRINTF_MAX + 1]; /* scratch of utr_printf */
     int32_t regparm;                 /* regparm(n) of this hit: 0 = ABI default, else 0x100 | n */
+#ifdef __KERNEL__
+    unsigned long irqflags;          /* interrupts are off for the whole hit */
+    void *kregs;                     /* struct pt_regs of a kprobe/uprobe hit, else NULL */
+    int32_t kret;                    /* kregs are a (k/u)retprobe's: return value in ax */
+    uint32_t scratch_used;           /* bytes of scratch[] handed out (see utrace_kmod.h) */
+    char *scratch;                   /* strings and stats of the handlers' frames */
+#endif
 } utr_ctx;
 
 /* Begin a probe hit: returns the context, or NULL when the probe must be skipped

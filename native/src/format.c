@@ -377,7 +377,7 @@ int64_t _utr_format(char *buf, int64_t size, const char *fmt, const utr_arg *arg
         case 'd':
         case 'i':
             flags |= F_SIGN;
-            /* fallthrough */
+            __attribute__((__fallthrough__));
         case 'u':
             _number(&o, (uint64_t)(a++)->i, 10, width, precision, flags);
             break;
@@ -386,7 +386,7 @@ int64_t _utr_format(char *buf, int64_t size, const char *fmt, const utr_arg *arg
             break;
         case 'X':
             flags |= F_LARGE;
-            /* fallthrough */
+            __attribute__((__fallthrough__));
         case 'x':
             _number(&o, (uint64_t)(a++)->i, 16, width, precision, flags);
             break;

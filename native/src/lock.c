@@ -12,8 +12,12 @@
 
 static void _utr_lock_delay(void)
 {
+#ifdef __KERNEL__
+    udelay(TRYLOCKDELAY);  /* a hit cannot sleep in the kernel */
+#else
     struct timespec ts = { 0, (long)TRYLOCKDELAY * 1000L };
     nanosleep(&ts, NULL);
+#endif
 }
 
 static int _utr_try_read(utr_rwlock *l)

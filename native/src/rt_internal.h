@@ -7,7 +7,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __KERNEL__
+#define _UTR_TLS /* per-CPU contexts with interrupts off: nothing is thread-local */
+#else
 #define _UTR_TLS __thread __attribute__((tls_model("initial-exec")))
+#endif
 #define _UTR_ALIGN64(x) (((uint64_t)(x) + 63u) & ~(uint64_t)63u)
 
 static inline void _utr_cpu_relax(void)
@@ -35,6 +39,7 @@ static inline void _utr_spin_unlock(int32_t *w)
     __atomic_store_n(w, 0, __ATOMIC_RELEASE);
 }
 
+#ifndef __KERNEL__
 /* A system call without the C library's wrapper (which may be the very function
  * probed, and sets errno): returns the result or -errno. */
 #if defined(__x86_64__)
@@ -62,6 +67,8 @@ static inline long _utr_raw_syscall(long nr, long a, long b, long c, long d, lon
     errno = saved;
     return r;
 }
+#endif
+
 #endif
 
 /* Wrapping int64 arithmetic without undefined behaviour. */
@@ -113,6 +120,11 @@ void _utr_sd_export(const _utr_hist *h, const _utr_sd *sd, const int64_t *hist,
  * counted in dropped_count. */
 void _utr_ring_write(int stream, const char *data, uint32_t n);
 
+/* "<prefix><msg>[ near <near>]\n" as one stderr record, and a failed hit's ERROR
+ * line with the MAXERRORS rule (output.c). */
+void _utr_emit_line(const char *prefix, const char *msg, const char *near);
+void _utr_report_error(utr_ctx *c);
+
 /* ---- formatting (format.c) ---- */
 
 /* Engine: stap semantics for a buffer of `size` bytes (end = buf + size - 1).
@@ -129,6 +141,7 @@ void _utr_set_fault(uint64_t addr);
  * after them cannot be read. */
 size_t _utr_uread_upto(void *dst, uint64_t addr, size_t n);
 
+#ifndef __KERNEL__
 /* pp() of the site a trampoline entered through, for utr_ctx_enter (sites.c). */
 extern __thread const char *_utr_site_pp __attribute__((tls_model("initial-exec")));
 /* UTR_SCRATCH_BYTES of this thread's private memory, for rewriting a hooked call's
@@ -169,5 +182,7 @@ void _utr_count_nested(void);
 
 /* This thread's tid, cached in TLS (reset in forked children with the context; ctx.c). */
 int32_t _utr_self_tid(void);
+
+#endif
 
 #endif /* UTRACE_RT_INTERNAL_H */

@@ -208,6 +208,13 @@ static _utr_slot *_utr_stat_slot(_utr_stat *s, int i)
 /* Each thread accumulates into one slot, picked round-robin on its first
  * sample: as cheap as a TLS read, and threads rarely share a slot's lock.
  * (sched_getcpu() per sample cost as much as the Welford update itself.) */
+#ifdef __KERNEL__
+/* In the module a hit runs with interrupts off on one CPU: the CPU's slot. */
+static inline int _utr_my_slot(void)
+{
+    return (int)(raw_smp_processor_id() % UTR_STAT_SLOTS);
+}
+#else
 static __thread int my_slot __attribute__((tls_model("initial-exec"))) = -1;
 static int next_slot;
 
@@ -217,6 +224,7 @@ static inline int _utr_my_slot(void)
         my_slot = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED) % UTR_STAT_SLOTS;
     return my_slot;
 }
+#endif
 
 void utr_stat_add(uint64_t stat, int64_t v)
 {

@@ -3,14 +3,16 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#ifndef __KERNEL__
 #include <sys/prctl.h>
+#endif
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "utrace_rt.h"
 #include "rt_internal.h"
 
+#ifndef __KERNEL__  /* the module asks the kernel instead (native/kmod/kctx.c) */
 /* Identity of the process a tracer-run probe speaks for (see utr_set_identity). */
 static struct {
     int set;
@@ -93,6 +95,7 @@ void utr_execname(char *dst)
         comm[0] = 0;
     utr_strcpy(dst, comm);
 }
+#endif
 
 void utr_str_replace(char *dst, const char *s, const char *from, const char *to)
 {
@@ -166,8 +169,8 @@ void utr_text_str(char *dst, const char *in, int64_t len, int64_t quoted)
 }
 
 /* tokenize(): the rest of the string lives per thread between calls. */
-static __thread char tok_buf[MAXSTRINGLEN];
-static __thread char *tok_next;
+static _UTR_TLS char tok_buf[MAXSTRINGLEN];
+static _UTR_TLS char *tok_next;
 
 void utr_tokenize(utr_ctx *c, char *dst, const char *input, const char *delim)
 {
@@ -185,6 +188,7 @@ void utr_tokenize(utr_ctx *c, char *dst, const char *input, const char *delim)
         utr_strcpy(dst, tok);
 }
 
+#ifndef __KERNEL__
 void utr_ctime(char *dst, int64_t secs)
 {
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
@@ -204,3 +208,4 @@ void utr_ctime(char *dst, int64_t secs)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year + 1900);
     utr_strcpy(dst, buf);
 }
+#endif

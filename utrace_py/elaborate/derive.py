@@ -149,6 +149,8 @@ class ProbeDeriver:
             return self._marks(comps, pp, tok, body)
         if name == "process":
             return [self._process(comps, pp, tok, body)]
+        if name == "kernel" and self.runtime == "kmod":
+            return [self._kernel(comps, pp, tok, body)]
         if name in ("kernel", "module", "syscall", "perf", "procfs",
                     "netfilter", "java", "python"):
             what = {"process": "process probes (function, mark, begin/end)",
@@ -160,6 +162,23 @@ class ProbeDeriver:
             # stap's match_node: an unknown first component is a "probe point mismatch"
             raise NoMatch("probe point mismatch", tok)
         raise NoMatch("no match")
+
+    def _kernel(self, comps: list, pp: str, tok: Token, body: A.Block) -> DerivedProbe:
+        """kernel.function("NAME")[.call|.return]: a kprobe or kretprobe on a symbol."""
+        fn = comps[1] if len(comps) > 1 else None
+        tail = [c.functor for c in comps[2:]]
+        if fn is None or fn.functor != "function":
+            what = ".".join(c.functor for c in comps)
+            raise SemanticError(f"not supported yet: probe point '{what}' in the kmod runtime "
+                                "(kernel.function(\"NAME\") and .return are)", tok)
+        name = _lit_arg(fn)
+        if not isinstance(name, str) or tail not in ([], ["call"], ["return"]):
+            raise NoMatch("probe point mismatch", fn.tok)
+        if any(ch in name for ch in "*?[@:"):
+            raise SemanticError("not supported yet: wildcards, @file and :line in "
+                                "kernel.function (a single symbol name is)", fn.tok)
+        return DerivedProbe("kernel.function", pp, tok, body, function=name,
+                            ret=tail == ["return"])
 
     def _process(self, comps: list, pp: str, tok: Token, body: A.Block) -> DerivedProbe:
         """process[("PATH"|PID)].begin/.end; the rest of the family is other issues' work."""

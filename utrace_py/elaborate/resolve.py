@@ -132,7 +132,7 @@ class Resolver:
 
     def _target_symbol(self, n: A.TargetSymbol, fd) -> None:
         p = getattr(self, "_probe", None)
-        in_return = fd is None and p is not None and p.kind == "process.function" and p.ret
+        in_return = fd is None and p is not None and p.kind in ("process.function", "kernel.function") and p.ret
         if (n.kind == "var" and n.name == "$return" and in_return and not n.components
                 and not n.addressof and not n.pretty):
             n.referent = "return"  # the integer return value: rax at the return site

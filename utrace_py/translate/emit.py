@@ -107,7 +107,8 @@ class Translator:
         self.out("#ifndef MAXNESTING")
         self.out(f"#define MAXNESTING {self._nesting()}")
         self.out("#endif")
-        self.out("#include \"utrace_rt.h\"")
+        for inc in self.includes():
+            self.out(f"#include \"{inc}\"")
         self.out("#include <string.h>")
         self.out("#include <stdio.h>")
         self.out("#include <stdlib.h>")
@@ -143,12 +144,16 @@ class Translator:
         for d in p.probes:
             self._probe(d)
         self._probe_table()
+        self.extra_tables()
         self._setup()
         header = [f"static const char {name}[] = {c_string(text)};"
                   for text, name in self.locs.items()]
         header += [f"static utr_regex_site rx{i};" for i in range(self.regex_sites)]
         self.lines[body_start:body_start] = header
         return "\n".join(self.lines) + "\n"
+
+    def includes(self) -> list[str]:
+        return ["utrace_rt.h"]
 
     def _nesting(self) -> int:
         """stap's recursion analysis: deepest static call chain + 1, +10 when recursive."""
@@ -203,13 +208,15 @@ class Translator:
         self.out("{")
         self.ind = 1
         self.out("int64_t rv = 0;")
-        for d in self.frame.decls:
+        for d in self.frame_decls(function=True):
             self.out(d)
         self.lines.extend(body)
         self.out("goto out;")
         self.ind = 0
         self.out("out:")
         self.ind = 1
+        for d in self.frame_exit(function=True):
+            self.out(d)
         self.out("(void)rv;")
         self.out("return ret;" if f.type == STRING else "return rv;")
         self.ind = 0
@@ -249,7 +256,7 @@ class Translator:
         self.out(f"static void probe_{d.index}(utr_ctx *c)")
         self.out("{")
         self.ind = 1
-        for x in self.frame.decls:
+        for x in self.frame_decls(function=False):
             self.out(x)
         self.lines.extend(body)
         self.ind = 0
@@ -267,6 +274,14 @@ class Translator:
         self.ind = 0
         self.out("}")
         self.out("")
+
+    def frame_decls(self, function: bool) -> list[str]:
+        """The C declarations of the current frame (a backend may move them off the stack)."""
+        return self.frame.decls
+
+    def frame_exit(self, function: bool) -> list[str]:
+        """C run when the current frame returns (after its out: label)."""
+        return []
 
     def _lock_plan(self, body: A.Block) -> list[tuple[int, str]]:
         """Globals this probe touches (through calls too), in one global order: no deadlock."""
@@ -322,6 +337,9 @@ class Translator:
         self.ind = 0
         self.out("}")
         self.out("")
+
+    def extra_tables(self) -> None:
+        """What a backend's runtime needs besides utr_call_probe (the module's probe table)."""
 
     def _specs(self) -> list[tuple[A.VarDecl, str]]:
         out = []
@@ -728,12 +746,16 @@ class Translator:
                              for n in walk(e.operand))
             return "INT64_C(0)" if has_target else "INT64_C(1)"
         if isinstance(e, A.TargetSymbol) and e.referent == "return":
-            return "((int64_t)utr_uregs()->rax)"
+            return self.return_value(e)
         if isinstance(e, A.TargetSymbol) and isinstance(e.referent, tuple):
             return self._mark_symbol(e)
         if isinstance(e, A.EmbeddedExpr):
             return f"({{ utr_ctx *CONTEXT = c; (void)CONTEXT; ({e.code}); }})"
         raise SemanticError("not supported yet: this expression in translation", e.tok)
+
+    def return_value(self, e: A.TargetSymbol) -> str:
+        """$return of a .return probe."""
+        return "((int64_t)utr_uregs()->rax)"
 
     def _mark_symbol(self, e: A.TargetSymbol) -> str:
         """An SDT marker's $argN (read through the site's registers), $$name, $$parms."""

@@ -1,0 +1,1 @@
+#include "../kcompat.h" /* shim: see kcompat.h */
