@@ -405,3 +405,10 @@ int utr_regex_match(utr_regex_site *site, const char *pattern, const char *subje
     (void)site; (void)pattern; (void)subject;
     return -1;  /* reported as an invalid expression: not in the kernel runtime yet */
 }
+
+/* User symbol tables are published by the user runtime's tracer (usymtab.c); a module
+ * has none, so region.c reserves no room for one. */
+uint64_t utr_usymtab_bytes(void)
+{
+    return 0;
+}
