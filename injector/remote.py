@@ -177,36 +177,20 @@ def _release_others(tracee, tid: int) -> None:
                 tracee.threads.pop(other, None)
 
 
-def _wait_serving(tracee, tid: int, deadline: float) -> pt.WaitStatus:
-    """The next wait status of tid, keeping the other (running) threads running meanwhile."""
-    from .tracee import _poll_delays
-    for delay in _poll_delays():
-        for other, oth in list(tracee.threads.items()):
-            if other == tid or oth.stopped:
-                continue
-            try:
-                st = pt.waitpid(other, pt.WNOHANG)
-            except pt.PtraceError as e:
-                if e.errno != errno.ECHILD:
-                    raise
-                tracee.threads.pop(other, None)
-                continue
-            if st is not None:
-                tracee.handle_status(st, hold=False)
+def _serve_others(tracee, tid: int) -> None:
+    """Account for the stops of the threads let run while tid's call finishes."""
+    for other, oth in list(tracee.threads.items()):
+        if other == tid or oth.stopped:
+            continue
         try:
-            st = pt.waitpid(tid, pt.WNOHANG)
+            st = pt.waitpid(other, pt.WNOHANG)
         except pt.PtraceError as e:
             if e.errno != errno.ECHILD:
                 raise
-            tracee._thread_gone(tid, None)
-            raise TraceeExited(tracee.pid, f"thread {tid} of {tracee.pid} is gone") from None
+            tracee.threads.pop(other, None)
+            continue
         if st is not None:
-            return st
-        if time.monotonic() > deadline:
-            raise InjectorTimeout(f"thread {tid} of process {tracee.pid} did not stop in time")
-        if delay:
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+            tracee.handle_status(st, hold=False)
 
 
 def _run_loop(tracee, tid, th, resume, expect_pc, deadline, what, release_at,
@@ -214,7 +198,7 @@ def _run_loop(tracee, tid, th, resume, expect_pc, deadline, what, release_at,
     while True:
         try:
             if serve:
-                st = _wait_serving(tracee, tid, deadline)
+                st = tracee._wait(tid, deadline, lambda: _serve_others(tracee, tid))
             else:
                 st = tracee._wait(tid, min(deadline, release_at or deadline))
         except InjectorTimeout:

@@ -185,9 +185,12 @@ class Tracee:
         self._mem_fd = os.open(f"/proc/{self.pid}/mem", os.O_RDWR | os.O_CLOEXEC)
 
     # -- waiting ---------------------------------------------------------------------
-    def _wait(self, tid: int, deadline: float) -> pt.WaitStatus:
-        """The next wait status of tid, polling until the deadline."""
+    def _wait(self, tid: int, deadline: float, serve=None) -> pt.WaitStatus:
+        """The next wait status of tid, polling until the deadline (calling serve()
+        before each poll, for other threads that must be kept going meanwhile)."""
         for delay in _poll_delays():
+            if serve is not None:
+                serve()
             try:
                 st = pt.waitpid(tid, pt.WNOHANG)
             except pt.PtraceError as e:

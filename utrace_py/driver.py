@@ -155,14 +155,16 @@ def run(opts: Options) -> int:
     # Pass 4
     t = _Timer()
     if opts.runtime == "kmod":
-        return _kmod_pass4_5(opts, csrc, t)
+        from .build.kbuild import build_kmod
+        ko, cached = build_kmod(csrc, _defines(opts), opts.kernel_release or os.uname().release,
+                                opts.verbose)
+        if _pass4_said(opts, ko, cached, t):
+            return 0
+        from .run.kmod import run_module
+        return run_module(ko, opts)
     from .build.compiler import build_module
     so, cached = build_module(csrc, _defines(opts))
-    if opts.verbose:
-        how = "using cached" if cached else "compiled C into"
-        sys.stderr.write(f"Pass 4: {how} \"{so}\" {t.text()}\n")
-    if opts.last_pass == 4:
-        sys.stdout.write(f"{so}\n")
+    if _pass4_said(opts, so, cached, t):
         return 0
     from .run.session import ProbeInfo
 
@@ -193,18 +195,15 @@ def _dump(opts: Options) -> int:
     return 0
 
 
-def _kmod_pass4_5(opts: Options, csrc: str, t: _Timer) -> int:
-    from .build.kbuild import build_kmod
-    kver = opts.kernel_release or os.uname().release
-    ko, cached = build_kmod(csrc, _defines(opts), kver, opts.verbose)
+def _pass4_said(opts: Options, built: Path, cached: bool, t: _Timer) -> bool:
+    """Report pass 4 (-v) and print the object's path at -p4: True when that is the end."""
     if opts.verbose:
         how = "using cached" if cached else "compiled C into"
-        sys.stderr.write(f"Pass 4: {how} \"{ko}\" {t.text()}\n")
+        sys.stderr.write(f"Pass 4: {how} \"{built}\" {t.text()}\n")
     if opts.last_pass == 4:
-        sys.stdout.write(f"{ko}\n")
-        return 0
-    from .run.kmod import run_module
-    return run_module(ko, opts)
+        sys.stdout.write(f"{built}\n")
+        return True
+    return False
 
 
 def _mark_fields(d) -> tuple[int, int]:

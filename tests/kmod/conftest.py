@@ -34,22 +34,21 @@ def guest_pool(tmp_path_factory):
     pool.close()
 
 
-@pytest.fixture
-def guest(guest_pool) -> Guest:
+def _booted(pool) -> Guest:
     missing = missing_parts()
     need(not missing, "; ".join(missing))
     try:
-        return guest_pool.get()
+        return pool.get()
     except GuestError as e:
         pytest.fail(str(e))
+
+
+@pytest.fixture
+def guest(guest_pool) -> Guest:
+    return _booted(guest_pool)
 
 
 @pytest.fixture(scope="module")
 def module_guest(guest_pool) -> Guest:
     """The guest for module-scoped fixtures (one batch job per test module)."""
-    missing = missing_parts()
-    need(not missing, "; ".join(missing))
-    try:
-        return guest_pool.get()
-    except GuestError as e:
-        pytest.fail(str(e))
+    return _booted(guest_pool)
