@@ -524,8 +524,25 @@ def _arm_one(tr, site_id: int, name: str, addr: int, size: int, ctx: _ArmContext
     if size <= 0:
         return Site(site_id, name, addr, "refused", "no size in the symbol table")
     code = tr.read(addr, size)
-    choice = xsites.choose_entry_site(code, addr, size, extra_targets=extra)
+    key = (code, size, tuple(t - addr for t in extra))
+    hit = _entry_choices.get(key)
+    if hit is not None:
+        site_off, patch_len, displaced = hit
+        choice = xsites.SiteChoice(addr, addr + site_off, "jump", displaced=displaced,
+                                   patch_len=patch_len)
+    else:
+        choice = xsites.choose_entry_site(code, addr, size, extra_targets=extra)
+        if choice.ok:
+            _entry_choices[key] = (choice.site_addr - addr, choice.patch_len, choice.displaced)
     return _place(tr, site_id, name, addr, choice, code, addr, ctx)
+
+
+# A function's proof depends only on its bytes and on where other branches land
+# relative to it, so the same library in the next process of the tree (the shell, then
+# the program it starts) reuses it: the sweep is most of arming libc's ~2000
+# functions. Only proofs that succeeded are kept; their displaced instructions are
+# used for their bytes alone.
+_entry_choices: dict[tuple, tuple] = {}
 
 
 # Code jumps into other functions: hand-written assembly into another's first
