@@ -20,8 +20,11 @@ Borrowing a thread (the rules implemented, see also docs/injector.md):
    and re-delivered, siginfo intact when possible, when the thread resumes.
    A synchronous fault (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, a foreign
    SIGTRAP) aborts the call: the fault is suppressed, registers restored.
-5. A call that does not return in time is interrupted, the thread restored,
-   and RemoteError raised (the callee may have left a lock held: say so).
+5. A call still running after a grace period may be blocked on a lock that
+   another, stopped, thread holds (inside dlopen): the other threads are let
+   run until it returns, then stopped again (T-30). A call that does not
+   return in time is interrupted, the thread restored, and RemoteError raised
+   (the callee may have left a lock held: say so).
 """
 from __future__ import annotations
 

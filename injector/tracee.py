@@ -274,6 +274,7 @@ class Tracee:
                     pass
         self.threads = {self.pid: Thread(self.pid)}
         self.scratch = None
+        self.served_traps = set()  # the old image's int3s are gone with it
         self._syscall_insn = None
         self._open_mem()
 
