@@ -3,6 +3,7 @@ from anywhere in the module, not only from the function it is in."""
 from __future__ import annotations
 
 import bisect
+import os
 from array import array
 
 from . import cache
@@ -32,12 +33,13 @@ def _build(elf: ElfFile) -> array:
 
 def targets(path: str) -> array:
     """Sorted link-time targets of the module's direct jumps and calls (cached by build-id)."""
+    st = os.stat(path)  # the memo's key without opening the file: asked once per site
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    got = _memo.get(key)
+    if got is not None:
+        return got
     elf = ElfFile(path)
     try:
-        key = elf.identity
-        got = _memo.get(key)
-        if got is not None:
-            return got
         rows = cache.load_rows(elf, CACHE_KIND, width=1)
         if rows:
             got = array("q")
