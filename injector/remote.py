@@ -169,17 +169,6 @@ class _Released(Exception):
     """The call outlived its grace period: the other threads have been resumed."""
 
 
-def _release_others(tracee, tid: int) -> None:
-    for other, oth in list(tracee.threads.items()):
-        if other != tid and oth.stopped:
-            try:
-                tracee.resume(other)
-            except pt.PtraceError as e:
-                if e.errno != errno.ESRCH:
-                    raise
-                tracee.threads.pop(other, None)
-
-
 def _serve_others(tracee, tid: int) -> None:
     """Account for the stops of the threads let run while tid's call finishes."""
     for other, oth in list(tracee.threads.items()):
@@ -206,7 +195,7 @@ def _run_loop(tracee, tid, th, resume, expect_pc, deadline, what, release_at,
                 st = tracee._wait(tid, min(deadline, release_at or deadline))
         except InjectorTimeout:
             if release_at is not None and time.monotonic() < deadline:
-                _release_others(tracee, tid)
+                tracee.resume_all(but=tid)
                 raise _Released() from None
             _recover(tracee, tid)
             raise RemoteError(f"{what} did not return within the time limit in thread {tid} "

@@ -361,10 +361,10 @@ class Tracee:
         pt.cont(tid, self._deliver_pending(th))
         th.stopped = False
 
-    def resume_all(self) -> None:
-        """Let every stopped thread run, staying attached."""
+    def resume_all(self, but: int | None = None) -> None:
+        """Let every stopped thread (but one) run, staying attached."""
         for tid, th in list(self.threads.items()):
-            if th.stopped:
+            if th.stopped and tid != but:
                 try:
                     self.resume(tid)
                 except pt.PtraceError as e:

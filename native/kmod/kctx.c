@@ -62,22 +62,6 @@ void _utr_kset_regs(struct pt_regs *regs, int ret)
     this_cpu_write(_utr_pending_ret, ret);
 }
 
-static void _utr_check_skipped(int64_t skipped)
-{
-    static const char msg[] =
-        "ERROR: Skipped too many probes, check MAXSKIPPED or try again with stap -t for more details.\n";
-    int32_t running = UTR_ST_RUNNING;
-    if (skipped > MAXSKIPPED &&
-        __atomic_compare_exchange_n(&UTR_HDR->state, &running, UTR_ST_ERROR, 0,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        _utr_ring_write(UTR_ERR, msg, sizeof(msg) - 1);
-}
-
-void utr_count_skipped(void)
-{
-    _utr_check_skipped(__atomic_add_fetch(&UTR_HDR->skipped_count, 1, __ATOMIC_RELAXED));
-}
-
 utr_ctx *utr_ctx_enter(int32_t probe_index, const char *pp, int32_t allowed_states)
 {
     unsigned long flags;

@@ -278,6 +278,18 @@ void _utr_ring_write(int stream, const char *data, uint32_t n)
     } while (n);
 }
 
+/* A skipped probe, counted; past MAXSKIPPED the session ends in error, as stap's. */
+void utr_count_skipped(void)
+{
+    static const char msg[] =
+        "ERROR: Skipped too many probes, check MAXSKIPPED or try again with stap -t for more details.\n";
+    int32_t running = UTR_ST_RUNNING;
+    if (__atomic_add_fetch(&UTR_HDR->skipped_count, 1, __ATOMIC_RELAXED) > MAXSKIPPED &&
+        __atomic_compare_exchange_n(&UTR_HDR->state, &running, UTR_ST_ERROR, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        _utr_ring_write(UTR_ERR, msg, sizeof(msg) - 1);
+}
+
 void utr_emit_err(const char *s, uint32_t n)
 {
     _utr_ring_write(UTR_ERR, s, n);
