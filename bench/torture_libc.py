@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from tests.torture.test_libc_star import NO_RETURN, PY, SCRIPT  # noqa: E402  (libc by path)
 
 PY_LONG = ("import json, re, collections, sqlite3\n"
-           "d = [{'k': i, 's': str(i) * 3} for i in range(200000)]\n"
+           "d = [{'k': i, 's': str(i) * 3} for i in range(20000)]\n"
            "t = json.dumps(d); c = collections.Counter(re.findall(r'[0-9]', t))\n"
            "db = sqlite3.connect(':memory:'); db.execute('create table t (k, s)')\n"
            "db.executemany('insert into t values (?, ?)', [(x['k'], x['s']) for x in d])\n"
